@@ -1,0 +1,12 @@
+export { ParamLayout, ParamStore } from './params.js';
+export type { ParamEntry, F32Tensor } from './params.js';
+export { AdamW } from './adamw.js';
+export type { AdamWHyper, AdamWOptions } from './adamw.js';
+export { Sgd } from './sgd.js';
+export type { SgdHyper, SgdOptions } from './sgd.js';
+export type { NoDecayPredicate } from './optimizer.js';
+export { learningRate, validateSchedule } from './schedule.js';
+export type { LrSchedule } from './schedule.js';
+export { clipGradNorm, globalNorm, GradAccumulator } from './grads.js';
+export { benchAdamW } from './bench.js';
+export { LayoutError, NonFiniteGradientError, OptimizerConfigError, OptimizerStateError } from './errors.js';
