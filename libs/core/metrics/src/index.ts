@@ -1,0 +1,14 @@
+export { MetricsError } from './errors.js';
+export { createRng, deriveSeed } from './rng.js';
+export type { Rng } from './rng.js';
+export { AGGREGATIONS, aggregate } from './aggregate.js';
+export type { Aggregation } from './aggregate.js';
+export { rankByScore } from './rank.js';
+export type { Scored } from './rank.js';
+export { greedyAccuracy, meanPassAtKUnbiased, passAtK, passAtKUnbiased, rewardPassAtK } from './passk.js';
+export type { ScoredSample } from './passk.js';
+export { selectAllCorrect, selectRandomK, selectThreshold, selectTopK } from './selection.js';
+export type { Candidate } from './selection.js';
+export { auc } from './auc.js';
+export { majorityVote } from './vote.js';
+export type { Vote } from './vote.js';

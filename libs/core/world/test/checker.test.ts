@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { checkResponse, checkStep, parseStep } from '../src/index.js';
+import type { CheckableProblem, Scene } from '../src/index.js';
+
+// Red: 2 circles + 1 square; blue: 1 circle + 1 triangle; green: 1 cross; digits: red 3, red 5, blue 4.
+const scene: Scene = {
+  objects: [
+    { kind: 'shape', row: 0, col: 0, colour: 'red', shape: 'circle' },
+    { kind: 'shape', row: 0, col: 1, colour: 'red', shape: 'circle' },
+    { kind: 'shape', row: 0, col: 2, colour: 'red', shape: 'square' },
+    { kind: 'shape', row: 1, col: 0, colour: 'blue', shape: 'circle' },
+    { kind: 'shape', row: 1, col: 1, colour: 'blue', shape: 'triangle' },
+    { kind: 'shape', row: 2, col: 0, colour: 'green', shape: 'cross' },
+    { kind: 'digit', row: 3, col: 0, colour: 'red', digit: 3 },
+    { kind: 'digit', row: 3, col: 1, colour: 'red', digit: 5 },
+    { kind: 'digit', row: 3, col: 2, colour: 'blue', digit: 4 },
+  ],
+};
+const difference: CheckableProblem = { scene, question: 'how many more red shapes than blue shapes are there?', answer: '1' };
+const times: CheckableProblem = { scene, question: 'what is the number of red shapes plus the number of blue shapes, times 3?', answer: '15' };
+const compare: CheckableProblem = {
+  scene,
+  question: 'are there more red shapes or more blue shapes?',
+  answer: 'red shapes',
+  choices: ['red shapes', 'blue shapes', 'equal'],
+};
+
+describe('checkStep: facts about the image', () => {
+  it.each([
+    ['the number of red shapes is 3.', 'correct'],
+    ['the number of red shapes is 4.', 'incorrect'],
+    ['the number of red circles is 2.', 'correct'],
+    ['the number of red circles is 3.', 'incorrect'],
+    ['the number of circles is 3.', 'correct'],
+    ['the number of crosses is 1.', 'correct'],
+    ['the number of shapes is 6.', 'correct'],
+    ['the number of digits is 3.', 'correct'],
+    ['the number of red digits is 2.', 'correct'],
+    ['the number of purple shapes is 0.', 'correct'],
+    ['The Number of  red shapes is 3', 'correct'],
+    ['the red digits are 3 and 5.', 'correct'],
+    ['the red digits are 5 and 3.', 'correct'],
+    ['the red digits are 3, 5 and 4.', 'incorrect'],
+    ['the red digit is 3.', 'incorrect'],
+    ['the blue digit is 4.', 'correct'],
+  ] as const)('%j -> %s', (step, label) => {
+    expect(checkStep(difference, step, [])).toBe(label);
+  });
+});
+
+describe('checkStep: arithmetic and comparisons', () => {
+  const counts = ['the number of red shapes is 3.', 'the number of blue shapes is 2.'];
+  it.each([
+    ['3 - 2 = 1.', counts, 'correct'],
+    ['3 - 2 = 2.', counts, 'incorrect'],
+    ['5 - 2 = 3.', counts, 'incorrect'],
+    ['3 + 2 = 5.', counts, 'correct'],
+    ['3 is more than 2.', counts, 'correct'],
+    ['2 is less than 3.', counts, 'correct'],
+    ['2 is more than 3.', counts, 'incorrect'],
+    ['3 is equal to 3.', counts, 'correct'],
+    ['3 - 2 = 1.', [], 'incorrect'],
+  ] as const)('%j after %j -> %s', (step, previous, label) => {
+    expect(checkStep(difference, step, previous)).toBe(label);
+  });
+
+  it('grounds operands in the question too', () => {
+    expect(checkStep(times, '5 * 3 = 15.', [...counts, '3 + 2 = 5.'])).toBe('correct');
+    expect(checkStep(times, '5 * 4 = 20.', [...counts, '3 + 2 = 5.'])).toBe('incorrect');
+  });
+});
+
+describe('checkStep: text outside the templates', () => {
+  it.each(['i think there are three red shapes.', 'the number of pink shapes is 2.', 'the number of red is 2.', '', '3 + = 5.', 'the number of red big circles is 2.', 'the pink digits are 1 and 2.'])(
+    '%j is unparseable',
+    (step) => {
+      expect(checkStep(difference, step, [])).toBe('unparseable');
+      expect(parseStep(step)).toBeNull();
+    },
+  );
+
+  it('parses every template into a claim', () => {
+    expect(parseStep('the number of red circles is 2.')).toEqual({ type: 'count', subject: { kind: 'shape', colour: 'red', shape: 'circle' }, value: 2 });
+    expect(parseStep('the red digits are 3, 5 and 1.')).toEqual({ type: 'list', colour: 'red', values: [3, 5, 1] });
+    expect(parseStep('8 * 3 = 24.')).toEqual({ type: 'arithmetic', left: 8, op: '*', right: 3, result: 24 });
+    expect(parseStep('1 - 3 = -2.')).toEqual({ type: 'arithmetic', left: 1, op: '-', right: 3, result: -2 });
+    expect(parseStep('3 is equal to 3.')).toEqual({ type: 'relation', left: 3, relation: 'equal to', right: 3 });
+  });
+});
+
+describe('checkResponse', () => {
+  it('flags wrong counts even when the final answer is right', () => {
+    const response = 'the number of red shapes is 4.\n\nthe number of blue shapes is 3.\n\n4 - 3 = 1.\n\n# Answer\n\n1';
+    const check = checkResponse(difference, response);
+    expect(check.answerCorrect).toBe(true);
+    expect(check.steps.map((s) => s.label)).toEqual(['incorrect', 'incorrect', 'correct']);
+    expect(check.steps.map((s) => s.prefixCorrect)).toEqual([false, false, false]);
+    expect(check.allStepsCorrect).toBe(false);
+    expect(check.firstErrorIndex).toBe(0);
+  });
+
+  it('accepts a fully correct response', () => {
+    const check = checkResponse(difference, 'the number of red shapes is 3.\n\nthe number of blue shapes is 2.\n\n3 - 2 = 1.\n\n# Answer\n\n1');
+    expect(check.steps.map((s) => s.prefixCorrect)).toEqual([true, true, true]);
+    expect(check).toMatchObject({ answer: '1', answerCorrect: true, allStepsCorrect: true, firstErrorIndex: null });
+  });
+
+  it('reports a later error and a wrong answer', () => {
+    const check = checkResponse(difference, 'the number of red shapes is 3.\n\nthe number of blue shapes is 2.\n\n3 - 2 = 2.\n\n# Answer\n\n2');
+    expect(check.steps.map((s) => s.label)).toEqual(['correct', 'correct', 'incorrect']);
+    expect(check.steps.map((s) => s.prefixCorrect)).toEqual([true, true, false]);
+    expect(check).toMatchObject({ answerCorrect: false, firstErrorIndex: 2 });
+  });
+
+  it('handles a response with no answer and unparseable steps', () => {
+    const check = checkResponse(difference, 'red is bigger.\n\nthe number of red shapes is 3.');
+    expect(check.steps.map((s) => s.label)).toEqual(['unparseable', 'correct']);
+    expect(check.steps.map((s) => s.prefixCorrect)).toEqual([false, false]);
+    expect(check).toMatchObject({ answer: null, answerCorrect: false, allStepsCorrect: false, firstErrorIndex: 0 });
+    expect(checkResponse(difference, '')).toMatchObject({ steps: [], allStepsCorrect: false, firstErrorIndex: null });
+  });
+
+  it('maps a choice letter to its option', () => {
+    const steps = 'the number of red shapes is 3.\n\nthe number of blue shapes is 2.\n\n3 is more than 2.';
+    expect(checkResponse(compare, `${steps}\n\n# Answer\n\nA`).answerCorrect).toBe(true);
+    expect(checkResponse(compare, `${steps}\n\n# Answer\n\nred shapes`).answerCorrect).toBe(true);
+    expect(checkResponse(compare, `${steps}\n\n# Answer\n\nB`).answerCorrect).toBe(false);
+  });
+});
