@@ -1,8 +1,4 @@
-/** Raised when a chain of thought cannot be built in the method's format. */
-export class CotFormatError extends Error {
-  override readonly name = 'CotFormatError';
+import { InvalidArgumentError } from '@mstar/errors';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+/** Raised when a chain of thought cannot be built in the method's format. */
+export class CotFormatError extends InvalidArgumentError {}

@@ -1,8 +1,4 @@
-/** Raised when a metric or selection rule is called with arguments it cannot give a meaning to. */
-export class MetricsError extends Error {
-  override readonly name = 'MetricsError';
+import { InvalidArgumentError } from '@mstar/errors';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+/** Raised when a metric or selection rule is called with arguments it cannot give a meaning to. */
+export class MetricsError extends InvalidArgumentError {}

@@ -1,11 +1,7 @@
-/** Raised when the world is asked for something it does not define (unknown split, bad size...). */
-export class WorldError extends Error {
-  override readonly name: string = 'WorldError';
+import { InvalidArgumentError } from '@mstar/errors';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+/** Raised when the world is asked for something it does not define (unknown split, bad size...). */
+export class WorldError extends InvalidArgumentError {}
 
 /** One bad line of a dataset file. */
 export interface DatasetIssue {
@@ -17,7 +13,6 @@ export interface DatasetIssue {
 
 /** Raised by loadDataset with every bad line of the file, each named `file:line: message`. */
 export class DatasetError extends WorldError {
-  override readonly name = 'DatasetError';
   readonly issues: readonly DatasetIssue[];
 
   constructor(issues: readonly DatasetIssue[], options?: { cause?: unknown }) {
@@ -29,11 +24,7 @@ export class DatasetError extends WorldError {
 }
 
 /** Raised when image bytes cannot be decoded, or no decoder handles the file type. */
-export class ImageDecodeError extends WorldError {
-  override readonly name = 'ImageDecodeError';
-}
+export class ImageDecodeError extends WorldError {}
 
 /** Raised when a tokenizer file is unusable or ids fall outside the vocabulary. */
-export class TokenizerError extends WorldError {
-  override readonly name = 'TokenizerError';
-}
+export class TokenizerError extends WorldError {}

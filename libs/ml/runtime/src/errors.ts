@@ -1,13 +1,20 @@
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  MstarError,
+  NotFoundError,
+  UnavailableError,
+} from '@mstar/errors';
+
 /** A feed that does not match the model input it names (or names none): nothing was run. */
-export class InputValidationError extends Error {
-  override readonly name = 'InputValidationError';
+export class InputValidationError extends InvalidArgumentError {
   /** The input (feed) name concerned. */
   readonly input: string;
   readonly expected: string;
   readonly actual: string;
 
   constructor(input: string, expected: string, actual: string) {
-    super(`input "${input}": expected ${expected}, got ${actual}`);
+    super(`input "${input}": expected ${expected}, got ${actual}`, { field: input });
     this.input = input;
     this.expected = expected;
     this.actual = actual;
@@ -15,43 +22,38 @@ export class InputValidationError extends Error {
 }
 
 /** Output names asked for that the model does not produce. */
-export class UnknownOutputError extends Error {
-  override readonly name = 'UnknownOutputError';
+export class UnknownOutputError extends InvalidArgumentError {
   readonly output: string;
 
   constructor(output: string, available: readonly string[]) {
-    super(`output "${output}" is not produced by the model (outputs: ${available.join(', ')})`);
+    super(`output "${output}" is not produced by the model (outputs: ${available.join(', ')})`, { field: 'outputNames' });
     this.output = output;
   }
 }
 
 /** ONNX Runtime refused the model (invalid graph, unsupported op, unreadable file...). */
-export class ModelLoadError extends Error {
-  override readonly name = 'ModelLoadError';
+export class ModelLoadError extends FailedPreconditionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
 
 /** ONNX Runtime failed while running a validated request, or produced something this library cannot carry. */
-export class ExecutionError extends Error {
-  override readonly name = 'ExecutionError';
+export class ExecutionError extends MstarError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('INTERNAL', message, options);
   }
 }
 
 /** The session was released; it cannot run again. */
-export class SessionReleasedError extends Error {
-  override readonly name = 'SessionReleasedError';
+export class SessionReleasedError extends FailedPreconditionError {
   constructor() {
     super('session was released');
   }
 }
 
 /** `pool.run` or `pool.unload` named a model key that was never loaded (or was unloaded). */
-export class ModelNotLoadedError extends Error {
-  override readonly name = 'ModelNotLoadedError';
+export class ModelNotLoadedError extends NotFoundError {
   readonly key: string;
   constructor(key: string) {
     super(`no model loaded under key "${key}"`);
@@ -60,8 +62,7 @@ export class ModelNotLoadedError extends Error {
 }
 
 /** The worker thread serving a request died before answering; the pool replaces it. */
-export class WorkerCrashedError extends Error {
-  override readonly name = 'WorkerCrashedError';
+export class WorkerCrashedError extends UnavailableError {
   readonly worker: number;
   readonly exitCode: number;
   constructor(worker: number, exitCode: number, options?: { cause?: unknown }) {
@@ -72,16 +73,14 @@ export class WorkerCrashedError extends Error {
 }
 
 /** The pool is closed (or closing) and takes no new requests. */
-export class PoolClosedError extends Error {
-  override readonly name = 'PoolClosedError';
+export class PoolClosedError extends UnavailableError {
   constructor() {
     super('session pool is closed');
   }
 }
 
 /** Every worker of the pool crashed repeatedly and was retired; nothing can serve requests. */
-export class PoolUnavailableError extends Error {
-  override readonly name = 'PoolUnavailableError';
+export class PoolUnavailableError extends UnavailableError {
   constructor() {
     super('every session worker crashed repeatedly and was not restarted');
   }
