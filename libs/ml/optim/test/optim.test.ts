@@ -146,6 +146,13 @@ describe('gradient clipping and accumulation', () => {
     acc.add(new Float32Array([2, 0]), 1);
     expect([...acc.finish(0.25)]).toEqual([1.25, 0.75]);
     acc.reset();
+    // One micro-batch in pieces (one per parameter) counts once and lands at the given offsets.
+    acc.addPieces([[0, new Float32Array([4])], [1, new Float32Array([8])]], 0.5);
+    acc.addPieces([[1, new Float32Array([2])]]);
+    expect(acc.count).toBe(2);
+    expect([...acc.finish()]).toEqual([1, 3]);
+    expect(() => acc.addPieces([[1, new Float32Array(2)]])).toThrow(/gradient piece of 2 elements at offset 1 does not fit the accumulator's 2/);
+    acc.reset();
     expect(() => acc.finish()).toThrow(OptimizerConfigError);
     expect(() => acc.add(new Float32Array(3))).toThrow(LayoutError);
   });
