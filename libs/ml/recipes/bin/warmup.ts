@@ -1,0 +1,126 @@
+/**
+ * Warm-up (method stage 1) on the built-in benchmark: generates the world splits, trains the policy
+ * with SFT on the gold CoT of the first --examples train problems, saves the checkpoint and
+ * evaluates it (greedy, Pass@K at T) on validation and the in-domain test split.
+ * Run from the root: npm run warmup -- [--examples N] [--seed S] [--out DIR] [--blank-images] ...
+ * Progress lines go to stderr; the last stdout line is the results JSON.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, saveCheckpoint } from '@mstar/models';
+import { buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
+import { evaluate, itemFromProblem, sftExamples, warmup } from '../src/index.js';
+import type { EvalProgress, EvaluationResult } from '../src/index.js';
+
+const { values } = parseArgs({
+  options: {
+    examples: { type: 'string', default: '1800' },
+    epochs: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '16' },
+    lr: { type: 'string', default: '0.001' },
+    schedule: { type: 'string', default: 'cosine' },
+    seed: { type: 'string', default: '1' },
+    'world-seed': { type: 'string', default: '1' },
+    config: { type: 'string', default: 'reference' },
+    out: { type: 'string', default: 'runs/warmup' },
+    'blank-images': { type: 'boolean', default: false },
+    k: { type: 'string', default: '16' },
+    temperature: { type: 'string', default: '1.0' },
+    'max-new-tokens': { type: 'string', default: '48' },
+    'validation-size': { type: 'string', default: '250' },
+    'test-size': { type: 'string', default: '1000' },
+    'skip-test': { type: 'boolean', default: false },
+  },
+});
+const num = (name: keyof typeof values): number => {
+  const n = Number(values[name]);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${String(values[name])}`);
+  return n;
+};
+const config = values.config === 'tiny' ? TINY_CONFIG : REFERENCE_CONFIG;
+const seed = num('seed');
+const worldSeed = num('world-seed');
+const blankImages = values['blank-images'];
+const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out);
+const log = (fields: Record<string, unknown>): void => {
+  process.stderr.write(`${JSON.stringify(fields)}\n`);
+};
+
+const tokenizerFiles = buildWorldTokenizer();
+const tokenizer = createTokenizer(tokenizerFiles);
+const itemOptions = { blankImages };
+const train = generateSplit('train', { seed: worldSeed, size: num('examples') }).map((p) => itemFromProblem(p, itemOptions));
+const validation = generateSplit('validation', { seed: worldSeed, size: num('validation-size') }).map((p) => itemFromProblem(p, itemOptions));
+
+const t0 = performance.now();
+const trained = await warmup({
+  config,
+  examples: sftExamples(train, tokenizer, config),
+  epochs: num('epochs'),
+  batchSize: num('batch'),
+  lr: num('lr'),
+  schedule: values.schedule === 'constant' ? 'constant' : 'cosine',
+  seed,
+  onProgress: (e) => {
+    if (e.step % 10 === 0 || e.step === e.totalSteps) {
+      log({ phase: 'train', step: e.step, of: e.totalSteps, epoch: e.epoch, loss: +e.loss.toFixed(4), lr: +e.lr.toExponential(3), tokensPerSecond: Math.round(e.tokensPerSecond), etaS: Math.round(e.etaMs / 1000) });
+    }
+  },
+});
+const trainSeconds = (performance.now() - t0) / 1000;
+log({ phase: 'trained', steps: trained.steps, firstLoss: trained.firstLoss, lastEpochLoss: trained.lastEpochLoss, seconds: trainSeconds });
+
+await mkdir(out, { recursive: true });
+const settings = {
+  config: values.config,
+  examples: train.length,
+  epochs: num('epochs'),
+  batch: num('batch'),
+  lr: num('lr'),
+  schedule: values.schedule,
+  seed,
+  worldSeed,
+  blankImages,
+};
+await saveCheckpoint(fsCheckpointIO(join(out, 'checkpoint')), {
+  kind: 'policy',
+  config,
+  weights: trained.weights,
+  tokenizer: tokenizerFiles,
+  optimizerState: trained.optimizerState,
+  metadata: { recipe: 'warmup', settings: JSON.stringify(settings) },
+});
+
+const evalOptions = { k: num('k'), temperature: num('temperature'), maxNewTokens: num('max-new-tokens'), seed };
+const progress = (split: string) => (e: EvalProgress) => {
+  log({ phase: `eval-${split}`, pass: e.phase, done: e.done, of: e.total, tokensPerSecond: Math.round(e.generatedTokens / (e.elapsedMs / 1000)), etaS: Math.round(e.etaMs / 1000) });
+};
+const policy = { config, weights: trained.weights };
+const summary = (r: EvaluationResult) => ({
+  n: r.n,
+  greedyAccuracy: r.greedyAccuracy,
+  passAtK: r.passAtK,
+  k: r.k,
+  temperature: r.temperature,
+  sampleAccuracy: r.temperatures[0]?.sampleAccuracy,
+  perFamily: r.perFamily,
+  generation: { greedy: r.greedyCost, sampled: r.temperatures[0]?.cost },
+});
+const validationResult = await evaluate({ policy, items: validation, tokenizer, ...evalOptions, onProgress: progress('validation') });
+log({ phase: 'validation', greedyAccuracy: validationResult.greedyAccuracy, passAtK: validationResult.passAtK });
+let testResult: EvaluationResult | undefined;
+if (!values['skip-test']) {
+  const test = generateSplit('test', { seed: worldSeed, size: num('test-size') }).map((p) => itemFromProblem(p, itemOptions));
+  testResult = await evaluate({ policy, items: test, tokenizer, ...evalOptions, onProgress: progress('test') });
+}
+const results = {
+  command: `npm run warmup -- ${process.argv.slice(2).join(' ')}`.trim(),
+  settings,
+  training: { steps: trained.steps, seconds: trainSeconds, firstLoss: trained.firstLoss, lastEpochLoss: trained.lastEpochLoss, tokensPerSecond: trained.tokensPerSecond },
+  validation: summary(validationResult),
+  ...(testResult !== undefined ? { test: summary(testResult) } : {}),
+  checkpoint: join(out, 'checkpoint'),
+};
+await writeFile(join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+console.log(JSON.stringify(results));

@@ -1,0 +1,21 @@
+export { RecipeConfigError } from './errors.js';
+export { blankImage, itemFromProblem, itemFromRecord, promptIds, responseIds } from './items.js';
+export type { EvalItem, ItemOptions } from './items.js';
+export { datasetImageDecoder, loadItems } from './dataset.js';
+export type { LoadItemsOptions } from './dataset.js';
+export { openPolicy, runnerSampler } from './policy.js';
+export type { OpenPolicyOptions, PolicySessions, ResponseSampler, SampleRequest, SampledResponse } from './policy.js';
+export { evaluate, isCorrect } from './evaluate.js';
+export type {
+  EvalProgress,
+  EvaluateOptions,
+  EvaluationResult,
+  FamilyMetrics,
+  GenerationCost,
+  PolicySource,
+  SampleRecord,
+  Scorer,
+  TemperatureResult,
+} from './evaluate.js';
+export { sftExamples, sftFeeds, warmup } from './warmup.js';
+export type { SftExample, WarmupOptions, WarmupProgress, WarmupResult } from './warmup.js';
