@@ -959,17 +959,19 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
 };
 
 /**
- * Samples chain-of-thought answers from the policy checkpoint this replica has loaded. Replicas
- * are stateless: each serves one policy version at a time and switches when a newer checkpoint
- * of its run is published.
+ * Samples chain-of-thought answers from the policy checkpoints this replica has loaded. Replicas
+ * are stateless: each serves the newest published policy version of its run by default and keeps
+ * a few older versions loaded for requests pinned to them.
  */
 export type PolicyInferenceServiceService = typeof PolicyInferenceServiceService;
 export const PolicyInferenceServiceService = {
   /**
    * Samples num_samples answers for every prompt and streams one response per finished
    * sequence, in completion order (not request order). The stream ends after the last
-   * sequence. Fails with FAILED_PRECONDITION when a pinned policy version is not the one
-   * loaded, UNAVAILABLE while no policy is loaded, INVALID_ARGUMENT for bad settings.
+   * sequence. Fails with NOT_FOUND when a pinned policy version is not loaded (never
+   * published, another run's, or already retired), UNAVAILABLE while no policy is loaded,
+   * RESOURCE_EXHAUSTED when the request queue is full, INVALID_ARGUMENT (naming the field)
+   * for bad prompts or settings.
    */
   generate: {
     path: "/mstar.policy.v1.PolicyInferenceService/Generate" as const,
@@ -1012,8 +1014,10 @@ export interface PolicyInferenceServiceServer extends UntypedServiceImplementati
   /**
    * Samples num_samples answers for every prompt and streams one response per finished
    * sequence, in completion order (not request order). The stream ends after the last
-   * sequence. Fails with FAILED_PRECONDITION when a pinned policy version is not the one
-   * loaded, UNAVAILABLE while no policy is loaded, INVALID_ARGUMENT for bad settings.
+   * sequence. Fails with NOT_FOUND when a pinned policy version is not loaded (never
+   * published, another run's, or already retired), UNAVAILABLE while no policy is loaded,
+   * RESOURCE_EXHAUSTED when the request queue is full, INVALID_ARGUMENT (naming the field)
+   * for bad prompts or settings.
    */
   generate: handleServerStreamingCall<GenerateRequest, GenerateResponse>;
   /**
@@ -1029,8 +1033,10 @@ export interface PolicyInferenceServiceClient extends Client {
   /**
    * Samples num_samples answers for every prompt and streams one response per finished
    * sequence, in completion order (not request order). The stream ends after the last
-   * sequence. Fails with FAILED_PRECONDITION when a pinned policy version is not the one
-   * loaded, UNAVAILABLE while no policy is loaded, INVALID_ARGUMENT for bad settings.
+   * sequence. Fails with NOT_FOUND when a pinned policy version is not loaded (never
+   * published, another run's, or already retired), UNAVAILABLE while no policy is loaded,
+   * RESOURCE_EXHAUSTED when the request queue is full, INVALID_ARGUMENT (naming the field)
+   * for bad prompts or settings.
    */
   generate(request: GenerateRequest, options?: Partial<CallOptions>): ClientReadableStream<GenerateResponse>;
   generate(

@@ -1,0 +1,18 @@
+/**
+ * @mstar/policy-inference: the policy inference service (batched KV-cache sampling over the
+ * worker pool, hot checkpoint reloads) and the typed client other teams call it with.
+ */
+export { createPolicyClient, DEFAULT_POLICY_CLIENT_OPTIONS } from './client.js';
+export type { PolicyClient, PolicyClientOptions, StreamCallOptions } from './client.js';
+export { loadConfig, policyInferenceConfig } from './config.js';
+export type { PolicyInferenceConfig } from './config.js';
+export { SERVICE_NAME, startPolicyInference } from './server.js';
+export type { RunningPolicyInference, StartPolicyInferenceOptions } from './server.js';
+export { createPolicyService } from './service.js';
+export type { PolicyServiceDeps } from './service.js';
+export { createModelRegistry, createPoolLoader, modelSummary } from './model-registry.js';
+export type { LoadedPolicy, ModelRegistry, PolicyLease, PolicyLoader, PolicyRef } from './model-registry.js';
+export { createScheduler } from './scheduler.js';
+export type { Scheduler, SchedulerOptions, WaveJob } from './scheduler.js';
+export { checkGenerateRequest, checkGreedyRequest, MAX_TEMPERATURE, pinnedVersion, preparePrompts } from './validation.js';
+export type { RequestLimits, SamplingSettings } from './validation.js';

@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { initWeights, saveCheckpoint, storeCheckpointIO, TINY_CONFIG } from '@mstar/models';
+import { createFsArtifactStore, type ArtifactStore } from '@mstar/stores';
+import { createLogger } from '@mstar/telemetry';
+import { buildWorldTokenizer, encodePng } from '@mstar/world';
+import { service as healthService } from 'grpc-health-check';
+import { loadConfig, type PolicyInferenceConfig } from '../src/index.js';
+
+export const RUN_ID = 'run-test';
+export const silentLogger = createLogger({ service: 'policy-inference-test', level: 'silent' });
+
+export function checkpointPrefix(version: number): string {
+  return `runs/${RUN_ID}/checkpoints/policy/${version}`;
+}
+
+export interface TempArtifacts {
+  readonly store: ArtifactStore;
+  cleanup(): Promise<void>;
+}
+
+export async function tempArtifacts(): Promise<TempArtifacts> {
+  const root = await mkdtemp(join(tmpdir(), 'policy-inference-'));
+  const store = await createFsArtifactStore({ root });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Writes a TINY policy checkpoint whose weights come from `seed`, scaled x5 so the untrained
+ * model's distribution is peaked enough that different versions and seeds give different texts.
+ */
+export async function writeCheckpoint(store: ArtifactStore, version: number, seed = version + 1): Promise<string> {
+  const weights = initWeights(TINY_CONFIG, 'policy', seed);
+  for (const [name, data] of weights) {
+    if (name.endsWith('.weight') && !name.includes('norm')) for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) * 5;
+  }
+  const prefix = checkpointPrefix(version);
+  await saveCheckpoint(storeCheckpointIO(store, prefix), { kind: 'policy', config: TINY_CONFIG, weights, tokenizer: buildWorldTokenizer() }, { onnx: false });
+  return prefix;
+}
+
+/** A 32x32 PNG with pixels drawn from `seed`. */
+export function pngImage(seed: number): Buffer {
+  const data = new Uint8Array(32 * 32 * 3);
+  let x = seed * 2654435761;
+  for (let i = 0; i < data.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  return Buffer.from(encodePng({ width: 32, height: 32, data }));
+}
+
+export function prompt(i: number, question = 'how many red circles are there?'): { promptId: string; image: Buffer; question: string } {
+  return { promptId: `p-${i}`, image: pngImage(i), question };
+}
+
+export function testConfig(env: Record<string, string> = {}): PolicyInferenceConfig {
+  return loadConfig({ GRPC_PORT: '0', RUN_ID, WORKERS: '1', INTRA_OP_THREADS: '1', LOG_LEVEL: 'silent', SHUTDOWN_GRACE: '2s', ...env });
+}
+
+// grpc-health-check's definition is loaded with `enums: String`.
+type HealthResponse = { status: string };
+interface HealthClient extends grpc.Client {
+  check(req: { service: string }, options: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: HealthResponse) => void): void;
+}
+const HealthClientCtor = grpc.makeGenericClientConstructor(healthService, 'Health') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+) => HealthClient;
+
+/** grpc.health.v1 Check: 'SERVING' / 'NOT_SERVING'. */
+export function healthClient(address: string): { check(): Promise<string>; close(): void } {
+  const client = new HealthClientCtor(address, grpc.credentials.createInsecure());
+  return {
+    check: () =>
+      new Promise((resolve, reject) => {
+        client.check({ service: '' }, { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res.status)));
+      }),
+    close: () => client.close(),
+  };
+}
+
+/** The error a call failed with; throws when the call succeeds. */
+export async function failure(work: () => Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await work();
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('the call succeeded but was expected to fail');
+}

@@ -1,0 +1,225 @@
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { commonV1, createEvent, eventsV1, eventSubject, type policyV1 } from '@mstar/contracts';
+import { createInProcessBus, type EventBus } from '@mstar/events';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { createPolicyClient, startPolicyInference, type PolicyClient, type PolicyLoader, type RunningPolicyInference } from '../src/index.js';
+import { checkpointPrefix, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, writeCheckpoint, type TempArtifacts } from './fixture.js';
+
+let artifacts: TempArtifacts;
+beforeAll(async () => {
+  artifacts = await tempArtifacts();
+  for (const v of [0, 1, 2]) await writeCheckpoint(artifacts.store, v);
+});
+afterAll(async () => {
+  await artifacts.cleanup();
+});
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function start(env: Record<string, string>, extra: { bus?: EventBus; wrapLoader?: (l: PolicyLoader) => PolicyLoader } = {}) {
+  const service = await startPolicyInference({ config: testConfig(env), artifacts: artifacts.store, logger: silentLogger, ...extra });
+  cleanups.push(() => service.close());
+  const address = `127.0.0.1:${service.port}`;
+  const client = createPolicyClient(address, { retry: false });
+  cleanups.push(() => client.close());
+  const health = healthClient(address);
+  cleanups.push(() => health.close());
+  return { service, client, health };
+}
+
+async function publishCheckpoint(bus: EventBus, version: number): Promise<void> {
+  const event = createEvent({
+    runId: RUN_ID,
+    source: 'trainer-test',
+    payload: {
+      $case: 'checkpointPublished',
+      value: {
+        checkpoint: {
+          ref: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version },
+          iteration: version,
+          artifactPrefix: checkpointPrefix(version),
+          createdAt: new Date(),
+          trainingExamples: 0,
+          parent: undefined,
+          optimizerStep: 0,
+        },
+      },
+    },
+  });
+  await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
+}
+
+/** A request that keeps one worker busy for seconds on the TINY model: 4 prompts x 64 samples x up to 100 tokens. */
+const LONG: Partial<policyV1.GenerateRequest> = { prompts: [0, 1, 2, 3].map((i) => prompt(i)), numSamples: 64, temperature: 1, topP: 1, maxNewTokens: 100, seed: 9 };
+
+/** Runs a Generate call in the background, remembering its completions and when it ended. */
+function background(client: PolicyClient, request: Partial<policyV1.GenerateRequest>, signal?: AbortSignal) {
+  const state = { completions: [] as policyV1.Completion[], ended: false };
+  const done = (async () => {
+    try {
+      for await (const c of client.generate(request, signal === undefined ? {} : { signal })) state.completions.push(c);
+    } finally {
+      state.ended = true;
+    }
+  })();
+  // Callers await `done` (or its rejection) themselves; this keeps an early failure from going unhandled.
+  done.catch(() => undefined);
+  return { state, done };
+}
+
+async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const drain = async (it: AsyncIterable<unknown>): Promise<number> => {
+  let n = 0;
+  for await (const _ of it) n++;
+  return n;
+};
+
+describe('with the event bus', () => {
+  test('health, hot reload with a pinned request in flight, and a responsive event loop', async () => {
+    const bus = createInProcessBus();
+    cleanups.push(() => bus.close());
+    const { service, client, health } = await start({ RETAINED_VERSIONS: '1' }, { bus });
+
+    // Nothing loaded: not serving, and calls say so.
+    expect(await health.check()).toBe('NOT_SERVING');
+    expect((await failure(() => client.getModelInfo())).code).toBe(status.UNAVAILABLE);
+    expect((await failure(() => drain(client.generate({ ...LONG, numSamples: 1, maxNewTokens: 2 })))).code).toBe(status.UNAVAILABLE);
+
+    await publishCheckpoint(bus, 1);
+    await service.ready;
+    expect(await health.check()).toBe('SERVING');
+    expect((await client.getModelInfo()).policy?.version).toBe(1);
+
+    const pinned = background(client, { ...LONG, policy: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version: 1 } });
+    await new Promise((r) => setTimeout(r, 150));
+
+    // A health check during the multi-second batch is answered right away, before the batch ends.
+    const asked = performance.now();
+    expect(await health.check()).toBe('SERVING');
+    const healthMs = performance.now() - asked;
+    expect(pinned.state.ended).toBe(false);
+    expect(healthMs).toBeLessThan(500);
+
+    await publishCheckpoint(bus, 2);
+    await until(async () => (await client.getModelInfo()).policy?.version === 2);
+    expect(pinned.state.ended).toBe(false);
+    // With one retained version, v1 takes no new requests while its in-flight one finishes on it.
+    expect(service.registry.versions()).toEqual([2]);
+    const refused = await failure(() => drain(client.generate({ ...LONG, numSamples: 1, maxNewTokens: 2, policy: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version: 1 } })));
+    expect(refused.code).toBe(status.NOT_FOUND);
+
+    await pinned.done;
+    expect(pinned.state.completions).toHaveLength(256);
+    expect(new Set(pinned.state.completions.map((c) => c.policy?.version))).toEqual(new Set([1]));
+
+    const fresh = [];
+    for await (const c of client.generate({ ...LONG, numSamples: 2, maxNewTokens: 4 })) fresh.push(c);
+    expect(new Set(fresh.map((c) => c.policy?.version))).toEqual(new Set([2]));
+  });
+});
+
+describe('load and cancellation', () => {
+  let decoderRuns = 0;
+  const counting = (loader: PolicyLoader): PolicyLoader => ({
+    async load(ref, prefix) {
+      const loaded = await loader.load(ref, prefix);
+      const inner = loaded.policy.runner;
+      const runner = {
+        layout: inner.layout,
+        run: (...args: Parameters<typeof inner.run>) => {
+          if (args[0] === 'decoder') decoderRuns++;
+          return inner.run(...args);
+        },
+      };
+      return { ...loaded, policy: { ...loaded.policy, runner } };
+    },
+  });
+  let svc: { service: RunningPolicyInference; client: PolicyClient };
+
+  beforeAll(async () => {
+    const service = await startPolicyInference({
+      config: testConfig({ INITIAL_CHECKPOINT: checkpointPrefix(0), MAX_QUEUE: '2' }),
+      artifacts: artifacts.store,
+      logger: silentLogger,
+      wrapLoader: counting,
+    });
+    svc = { service, client: createPolicyClient(`127.0.0.1:${service.port}`, { retry: false }) };
+  });
+  afterAll(async () => {
+    svc.client.close();
+    await svc.service.close();
+  });
+
+  test('a flood beyond the queue gets RESOURCE_EXHAUSTED; the admitted requests complete', async () => {
+    const controller = new AbortController();
+    const long = background(svc.client, LONG, controller.signal);
+    await until(() => decoderRuns > 0);
+    const small = { prompts: [prompt(5)], numSamples: 2, temperature: 1, topP: 1, maxNewTokens: 6, seed: 1 };
+    let answered = 0;
+    const flood = [0, 1, 2, 3, 4].map((seed) => drain(svc.client.generate({ ...small, seed })).finally(() => answered++));
+    const settled = Promise.allSettled(flood);
+    // The refusals come back while the long request still holds the only wave slot.
+    await until(() => answered >= 3);
+    expect(long.state.ended).toBe(false);
+    controller.abort();
+    const results = await settled;
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused).toHaveLength(3);
+    for (const r of refused) expect((r.reason as ServiceError).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value)).toEqual([2, 2]);
+    await expect(long.done).rejects.toMatchObject({ code: status.CANCELLED });
+  });
+
+  test('cancelling a call stops its graph runs', async () => {
+    const controller = new AbortController();
+    const started = decoderRuns;
+    const long = background(svc.client, LONG, controller.signal);
+    await until(() => decoderRuns >= started + 5);
+    controller.abort();
+    await expect(long.done).rejects.toMatchObject({ code: status.CANCELLED });
+    await new Promise((r) => setTimeout(r, 200));
+    const settledRuns = decoderRuns;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(decoderRuns).toBe(settledRuns);
+    // A full run takes about 100 decoder steps; the cancelled one stopped well before that.
+    expect(settledRuns - started).toBeLessThan(60);
+    expect(long.state.completions.length).toBeLessThan(256);
+    // The worker is free again.
+    expect(await drain(svc.client.generate({ prompts: [prompt(6)], numSamples: 1, temperature: 0, topP: 1, maxNewTokens: 3 }))).toBe(1);
+  });
+
+  test('an expired deadline stops the work the same way', async () => {
+    const started = decoderRuns;
+    const err = await failure(() => drain(svc.client.generate(LONG, { deadlineMs: 400 })));
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 200));
+    const settledRuns = decoderRuns;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(decoderRuns).toBe(settledRuns);
+    expect(settledRuns - started).toBeLessThan(60);
+  });
+});
+
+test('close drains: a stream in flight completes, then the server stops', async () => {
+  const { service, client, health } = await start({ INITIAL_CHECKPOINT: checkpointPrefix(0) });
+  await service.ready;
+  const inFlight = background(client, { prompts: [prompt(7), prompt(8)], numSamples: 16, temperature: 1, topP: 1, maxNewTokens: 60, seed: 3 });
+  // Give the call time to reach the server; one that arrived after close began would get UNAVAILABLE and fail the test.
+  await new Promise((r) => setTimeout(r, 100));
+  const closing = service.close();
+  expect(await health.check()).toBe('NOT_SERVING');
+  await inFlight.done;
+  expect(inFlight.state.completions).toHaveLength(32);
+  await closing;
+  expect((await failure(() => client.getModelInfo({ deadlineMs: 2_000 }))).code).toBe(status.UNAVAILABLE);
+});
