@@ -120,6 +120,14 @@ describe('AdamW', () => {
     const opt = new AdamW(layout, { schedule: { kind: 'constant', lr: 1 } });
     expect(() => opt.step(new Float32Array(2), new Float32Array(3))).toThrow(/grads has 3 elements but the parameter layout has 2/);
   });
+
+  it('classifies its errors for the gRPC boundary: bad settings are INVALID_ARGUMENT, foreign state FAILED_PRECONDITION', () => {
+    expect(new OptimizerConfigError('x').code).toBe('INVALID_ARGUMENT');
+    expect(new LayoutError('x').code).toBe('INVALID_ARGUMENT');
+    expect(new NonFiniteGradientError(Number.NaN).code).toBe('INVALID_ARGUMENT');
+    expect(new OptimizerStateError('x').code).toBe('FAILED_PRECONDITION');
+    expect(new OptimizerStateError('x').name).toBe('OptimizerStateError');
+  });
 });
 
 describe('gradient clipping and accumulation', () => {
