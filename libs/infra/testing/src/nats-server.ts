@@ -60,7 +60,8 @@ function natsServerBinary(): string {
   );
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free at the time of the call (for servers that must be told their port up front). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

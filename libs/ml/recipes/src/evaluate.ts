@@ -267,8 +267,10 @@ async function scoreItem(scorer: Scorer, item: EvalItem, responses: readonly Sam
     item,
     responses.map((r) => r.text),
   );
-  if (scores.length !== responses.length || scores.some((s) => !Number.isFinite(s))) {
-    throw new RecipeConfigError(`the scorer returned ${scores.length} scores (${scores.filter((s) => !Number.isFinite(s)).length} not finite) for ${responses.length} responses of item ${item.id}`, { field: 'scorer' });
+  // -Infinity is allowed: it ranks a response last (a PRM cannot score a response without steps).
+  const bad = (s: number): boolean => Number.isNaN(s) || s === Number.POSITIVE_INFINITY;
+  if (scores.length !== responses.length || scores.some(bad)) {
+    throw new RecipeConfigError(`the scorer returned ${scores.length} scores (${scores.filter(bad).length} NaN or +Infinity) for ${responses.length} responses of item ${item.id}`, { field: 'scorer' });
   }
   return scores;
 }

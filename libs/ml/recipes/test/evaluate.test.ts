@@ -123,6 +123,7 @@ describe('evaluate', () => {
     await expect(evaluate({ policy, items, k: 0 })).rejects.toThrow(/k must be an integer >= 1, got 0/);
     await expect(evaluate({ policy, items, k: 4, temperature: 0 })).rejects.toThrow(RecipeConfigError);
     await expect(evaluate({ policy, items, k: 4, temperature: 1, scorer: () => Promise.resolve([1, 2]) })).rejects.toThrow(/scorer returned 2 scores .* for 4 responses of item a/);
+    await expect(evaluate({ policy, items, k: 4, temperature: 1, scorer: () => Promise.resolve([1, Number.NaN, 0, 0]) })).rejects.toThrow(/1 NaN or \+Infinity/);
   });
 
   it('matches answers as the method does', () => {

@@ -11,7 +11,7 @@ import type { DecoderConfig } from '@mstar/graph';
 import { ParamStore } from '@mstar/optim';
 import { createSession, createSessionPool } from '@mstar/runtime';
 import type { Feeds, PlainTensor, SessionPool } from '@mstar/runtime';
-import { createTrainer } from '../src/index.js';
+import { createTrainer, openMatMulPeakProbe } from '../src/index.js';
 import type { StepResult, Trainer, TrainerRuntime } from '../src/index.js';
 
 const THREADS = 2;
@@ -36,37 +36,6 @@ const ms = (x: number): number => Number(x.toFixed(1));
 log(`config ${JSON.stringify(config)}, batch ${rows} x seq ${config.seq} = ${tokensPerStep} tokens/step`);
 log(`params ${params.toLocaleString('en-US')}; ${(flopsPerStep / 1e9).toFixed(1)} GFLOP/step (6·N·T + attention), ${(matmulFlopsPerStep / 1e9).toFixed(1)} GFLOP of it in MatMuls`);
 log(`load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ORT intra-op threads ${THREADS}`);
-
-/**
- * fp32 MatMul peak through ORT: a chain of `depth` [n,n]x[n,n] MatMuls in one run (amortizes the run
- * overhead), same intra-op threads as training. Sampled several times during the run because the
- * machine is shared; the best sample is the peak.
- */
-async function openPeakProbe(n = 1024, depth = 8): Promise<{ sample: (runs: number) => Promise<number>; release: () => Promise<void> }> {
-  const g = new GraphBuilder('peak');
-  let x = g.input('a', 'float32', [n, n]);
-  const b = g.input('b', 'float32', [n, n]);
-  for (let i = 0; i < depth; i++) x = g.matmul(x, b);
-  g.output(x, 'c');
-  const session = await createSession(toModel(g), { device: 'cpu', intraOpThreads: THREADS });
-  const feeds: Feeds = {
-    a: { type: 'float32', dims: [n, n], data: Float32Array.from({ length: n * n }, (_, i) => (i % 7) / 7) },
-    b: { type: 'float32', dims: [n, n], data: Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / (5 * n)) },
-  };
-  await session.run(feeds);
-  return {
-    async sample(runs) {
-      let best = Infinity;
-      for (let i = 0; i < runs; i++) {
-        const t0 = performance.now();
-        await session.run(feeds);
-        best = Math.min(best, performance.now() - t0);
-      }
-      return (2 * n ** 3 * depth) / (best / 1000) / 1e9;
-    },
-    release: () => session.release(),
-  };
-}
 
 function batch(seed: number): Feeds {
   const rand = seededRandom(seed);
@@ -172,7 +141,7 @@ function paramCloneMs(runs = 5): number {
   return best;
 }
 
-const peakProbe = await openPeakProbe();
+const peakProbe = await openMatMulPeakProbe(THREADS);
 const peaks: number[] = [await peakProbe.sample(6)];
 log(`fp32 MatMul peak (1024³ chain x8, best of 6): ${peaks[0]!.toFixed(1)} GFLOP/s`);
 

@@ -3,3 +3,5 @@ export type { StepResult, StepTimings, Trainer, TrainerEvent, TrainerOptions, Tr
 export { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 export type { TrainerCheckpoint } from './checkpoint.js';
 export { TrainerConfigError, TrainerStateError, TrainingBatchError } from './errors.js';
+export { openMatMulPeakProbe } from './peak.js';
+export type { MatMulPeakProbe } from './peak.js';

@@ -239,6 +239,13 @@ export interface Prompt {
    * format itself so that every caller prompts the model the same way.
    */
   question: string;
+  /**
+   * Text the response must begin with, for example the first steps of a chain of thought
+   * ("step one\n\nstep two\n\n"): the model continues it, and a completion holds only the
+   * continuation. Monte-Carlo step labelling rolls out continuations of every step prefix.
+   * Empty: the response starts fresh. Ignored by PRM scoring.
+   */
+  responsePrefix: string;
 }
 
 /**
@@ -433,7 +440,7 @@ export interface IterationStats {
 }
 
 function createBasePrompt(): Prompt {
-  return { promptId: "", image: Buffer.alloc(0), question: "" };
+  return { promptId: "", image: Buffer.alloc(0), question: "", responsePrefix: "" };
 }
 
 export const Prompt: MessageFns<Prompt> = {
@@ -446,6 +453,9 @@ export const Prompt: MessageFns<Prompt> = {
     }
     if (message.question !== "") {
       writer.uint32(26).string(message.question);
+    }
+    if (message.responsePrefix !== "") {
+      writer.uint32(34).string(message.responsePrefix);
     }
     return writer;
   },
@@ -487,6 +497,14 @@ export const Prompt: MessageFns<Prompt> = {
             message.question = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.responsePrefix = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -508,6 +526,11 @@ export const Prompt: MessageFns<Prompt> = {
         : "",
       image: isSet(object.image) ? Buffer.from(bytesFromBase64(object.image)) : Buffer.alloc(0),
       question: isSet(object.question) ? globalThis.String(object.question) : "",
+      responsePrefix: isSet(object.responsePrefix)
+        ? globalThis.String(object.responsePrefix)
+        : isSet(object.response_prefix)
+        ? globalThis.String(object.response_prefix)
+        : "",
     };
   },
 
@@ -522,6 +545,9 @@ export const Prompt: MessageFns<Prompt> = {
     if (message.question !== "") {
       obj.question = message.question;
     }
+    if (message.responsePrefix !== "") {
+      obj.responsePrefix = message.responsePrefix;
+    }
     return obj;
   },
 
@@ -533,6 +559,7 @@ export const Prompt: MessageFns<Prompt> = {
     message.promptId = object.promptId ?? "";
     message.image = object.image ?? Buffer.alloc(0);
     message.question = object.question ?? "";
+    message.responsePrefix = object.responsePrefix ?? "";
     return message;
   },
 };

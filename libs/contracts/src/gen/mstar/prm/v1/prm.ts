@@ -741,9 +741,11 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
 export type PrmScoringServiceService = typeof PrmScoringServiceService;
 export const PrmScoringServiceService = {
   /**
-   * Scores a batch of responses: one score per step plus the aggregate. Fails with
-   * FAILED_PRECONDITION when a pinned PRM version is not the one loaded, UNAVAILABLE while no
-   * PRM is loaded, INVALID_ARGUMENT for an unset aggregation or a response_index out of range.
+   * Scores a batch of responses: one score per step plus the aggregate. Fails with NOT_FOUND
+   * when a pinned PRM version is not loaded (or names another run), UNAVAILABLE while no PRM is
+   * loaded, RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT naming the field for an
+   * unset aggregation, a prompt_index out of range, a response without steps or too long for the
+   * context, or a bad image or question.
    */
   scoreSteps: {
     path: "/mstar.prm.v1.PrmScoringService/ScoreSteps" as const,
@@ -769,9 +771,11 @@ export const PrmScoringServiceService = {
 
 export interface PrmScoringServiceServer extends UntypedServiceImplementation {
   /**
-   * Scores a batch of responses: one score per step plus the aggregate. Fails with
-   * FAILED_PRECONDITION when a pinned PRM version is not the one loaded, UNAVAILABLE while no
-   * PRM is loaded, INVALID_ARGUMENT for an unset aggregation or a response_index out of range.
+   * Scores a batch of responses: one score per step plus the aggregate. Fails with NOT_FOUND
+   * when a pinned PRM version is not loaded (or names another run), UNAVAILABLE while no PRM is
+   * loaded, RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT naming the field for an
+   * unset aggregation, a prompt_index out of range, a response without steps or too long for the
+   * context, or a bad image or question.
    */
   scoreSteps: handleUnaryCall<ScoreStepsRequest, ScoreStepsResponse>;
   /** Describes the loaded PRM: version, run and model shape. */
@@ -780,9 +784,11 @@ export interface PrmScoringServiceServer extends UntypedServiceImplementation {
 
 export interface PrmScoringServiceClient extends Client {
   /**
-   * Scores a batch of responses: one score per step plus the aggregate. Fails with
-   * FAILED_PRECONDITION when a pinned PRM version is not the one loaded, UNAVAILABLE while no
-   * PRM is loaded, INVALID_ARGUMENT for an unset aggregation or a response_index out of range.
+   * Scores a batch of responses: one score per step plus the aggregate. Fails with NOT_FOUND
+   * when a pinned PRM version is not loaded (or names another run), UNAVAILABLE while no PRM is
+   * loaded, RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT naming the field for an
+   * unset aggregation, a prompt_index out of range, a response without steps or too long for the
+   * context, or a bad image or question.
    */
   scoreSteps(
     request: ScoreStepsRequest,

@@ -454,7 +454,10 @@ export interface WarmupSettings {
   examples: number;
   /** Passes over the examples, at least 1. */
   epochs: number;
-  /** Constant learning rate of AdamW, > 0. */
+  /**
+   * Peak learning rate of AdamW, > 0: a linear ramp over the first 5% of the steps, then cosine
+   * decay to a tenth of it (the schedule the built-in benchmark's warm-up is calibrated with).
+   */
   learningRate: number;
   /** Examples per optimizer step, at least 1. */
   batchSize: number;

@@ -1,0 +1,49 @@
+import { commonV1, curationV1 } from '@mstar/contracts';
+import { InvalidArgumentError } from '@mstar/errors';
+import { REFERENCE_CONFIG, TINY_CONFIG } from '@mstar/models';
+import { describe, expect, it } from 'vitest';
+import { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, runItems } from '../src/index.js';
+
+const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3 };
+
+describe('run items', () => {
+  it('are a pure function of the world settings, with distinct ids per split', () => {
+    const pool = runItems(world, 'pool');
+    expect(pool).toHaveLength(12);
+    expect(runItems(world, 'pool').map((i) => i.id)).toEqual(pool.map((i) => i.id));
+    expect(runItems({ ...world, poolSize: 5 }, 'pool').map((i) => i.id)).toEqual(pool.slice(0, 5).map((i) => i.id));
+    expect(runItems(world, 'validation')).toHaveLength(5);
+    expect(runItems(world, 'test')).toHaveLength(6);
+    expect(runItems(world, 'test-ood-style')).toHaveLength(4);
+    const ids = ['pool', 'validation', 'test', 'test-ood-compose', 'test-ood-style'].flatMap((s) => runItems(world, s as 'pool').map((i) => i.id));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(pool.every((i) => i.response !== undefined && i.answer !== '')).toBe(true);
+  });
+
+  it('maps presets to model configs', () => {
+    expect(modelConfigOf(commonV1.ModelPreset.REFERENCE)).toBe(REFERENCE_CONFIG);
+    expect(modelConfigOf(commonV1.ModelPreset.TINY)).toBe(TINY_CONFIG);
+    expect(() => modelConfigOf(commonV1.ModelPreset.UNSPECIFIED)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('artifact formats', () => {
+  it('round-trips PRM trajectories and names the bad line', () => {
+    const data = [
+      { promptId: 'a', response: 's1\n\ns2\n\n# Answer\n\n3', stepLabels: [0.5, 1], correct: true },
+      { promptId: 'b', response: 's1\n\n# Answer\n\n1', stepLabels: [0], correct: false },
+    ];
+    expect(decodePrmData(encodePrmData(data))).toEqual(data);
+    const bad = new TextEncoder().encode('{"prompt_id":"a","response":"x","step_labels":[2],"correct":true}\n');
+    expect(() => decodePrmData(bad, 'prm.jsonl')).toThrow(/prm\.jsonl:1: step_labels/);
+    expect(() => decodePrmData(new TextEncoder().encode('\n{oops'), 'prm.jsonl')).toThrow(/prm\.jsonl:2: not JSON/);
+  });
+
+  it('round-trips dataset records as proto JSON', () => {
+    const records = [
+      curationV1.DatasetRecord.fromPartial({ promptId: 'a', response: 'r', prmScore: 0.25, temperature: 0.8, sampleIndex: 3, policy: { runId: 'x', kind: 1, version: 2 } }),
+    ];
+    expect(decodeDatasetRecords(encodeDatasetRecords(records))).toEqual(records);
+    expect(() => decodeDatasetRecords(new TextEncoder().encode('{"promptId":"a"}\n'), 'd.jsonl')).toThrow(/d\.jsonl:1/);
+  });
+});
