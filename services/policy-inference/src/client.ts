@@ -1,6 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Metadata } from '@grpc/grpc-js';
-import { policyV1 } from '@mstar/contracts';
+import { policyV1, type commonV1 } from '@mstar/contracts';
+import { CancelledError, DeadlineExceededError } from '@mstar/errors';
 import { createClient, promiseClient, type CreateClientOptions, type UnaryCallOptions } from '@mstar/grpc';
+import { deriveSeed } from '@mstar/metrics';
+import type { ResponseSampler, SampledResponse } from '@mstar/recipes';
+import { encodePng } from '@mstar/world';
 
 /** `createClient` options of @mstar/grpc; each defaults to DEFAULT_POLICY_CLIENT_OPTIONS. */
 export type PolicyClientOptions = Partial<CreateClientOptions>;
@@ -60,5 +65,76 @@ export function createPolicyClient(address: string, options: PolicyClientOptions
     },
     getModelInfo: (callOptions) => unary.getModelInfo({}, callOptions),
     close: () => raw.close(),
+  };
+}
+
+export interface WaitOptions {
+  /** Give up after this long (default 10 min: a replica may be loading a big checkpoint). */
+  readonly timeoutMs?: number;
+  /** Poll period (default 250 ms). */
+  readonly intervalMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Resolves once the replica behind `client` serves `ref`'s run at `ref.version` or newer — what a
+ * caller does right after a CheckpointPublished event, before pinning that version. Replicas that
+ * are still starting (UNAVAILABLE, or no policy yet) are polled again; DeadlineExceededError after
+ * `timeoutMs`, CancelledError when `signal` aborts.
+ */
+export async function waitForPolicyVersion(client: Pick<PolicyClient, 'getModelInfo'>, ref: PolicyVersionRef, options: WaitOptions = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+  let last = 'no answer yet';
+  for (;;) {
+    if (options.signal?.aborted === true) throw new CancelledError(`stopped waiting for policy ${ref.runId} v${ref.version}`, { cause: options.signal.reason });
+    try {
+      const served = (await client.getModelInfo({ deadlineMs: 5_000 })).policy;
+      if (served?.runId === ref.runId && served.version >= ref.version) return;
+      last = served === undefined ? 'no policy loaded' : `serving ${served.runId} v${served.version}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() >= deadline) throw new DeadlineExceededError(`policy ${ref.runId} v${ref.version} was not served within ${options.timeoutMs ?? 600_000} ms (${last})`);
+    await sleep(options.intervalMs ?? 250, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
+  }
+}
+
+/** A run and policy version, as in a CheckpointRef. */
+export interface PolicyVersionRef {
+  readonly runId: string;
+  readonly version: number;
+}
+
+/**
+ * A @mstar/recipes ResponseSampler over the service: the evaluation harness (and anything else
+ * written against samplers) runs against a deployed policy. Temperature 0 uses GenerateGreedy.
+ * Item images travel as PNG; responses come back as [item][sample]. `policy` pins a version.
+ */
+export function remoteSampler(client: PolicyClient, options: { readonly policy?: commonV1.CheckpointRef } = {}): ResponseSampler {
+  return async (request) => {
+    const prompts = request.items.map((item) => ({ promptId: item.id, image: Buffer.from(encodePng(item.image)), question: item.question, responsePrefix: '' }));
+    const seed = typeof request.seed === 'number' && Number.isInteger(request.seed) && request.seed >= 0 ? request.seed >>> 0 : deriveSeed(request.seed);
+    const call = request.signal === undefined ? {} : { signal: request.signal };
+    const out: SampledResponse[][] = request.items.map(() => []);
+    const put = (c: policyV1.Completion): void => {
+      out[c.promptIndex]![c.sampleIndex] = { text: c.text, tokens: c.tokenCount, truncated: c.finishReason === policyV1.FinishReason.LENGTH };
+    };
+    if (request.temperature === 0) {
+      const completions = await client.generateGreedy({ prompts, maxNewTokens: request.maxNewTokens, policy: options.policy }, call);
+      completions.forEach(put);
+    } else {
+      const stream = client.generate(
+        { prompts, numSamples: request.numSamples, temperature: request.temperature, topP: request.topP, maxNewTokens: request.maxNewTokens, seed, policy: options.policy },
+        call,
+      );
+      for await (const completion of stream) put(completion);
+    }
+    const expected = request.temperature === 0 ? 1 : request.numSamples;
+    out.forEach((samples, i) => {
+      if (samples.length !== expected || samples.some((s) => s === undefined)) {
+        throw new Error(`policy service returned ${samples.filter(Boolean).length} of ${expected} completions for prompt ${request.items[i]!.id}`);
+      }
+    });
+    return out;
   };
 }

@@ -2,8 +2,8 @@
  * @mstar/policy-inference: the policy inference service (batched KV-cache sampling over the
  * worker pool, hot checkpoint reloads) and the typed client other teams call it with.
  */
-export { createPolicyClient, DEFAULT_POLICY_CLIENT_OPTIONS } from './client.js';
-export type { PolicyClient, PolicyClientOptions, StreamCallOptions } from './client.js';
+export { createPolicyClient, DEFAULT_POLICY_CLIENT_OPTIONS, remoteSampler, waitForPolicyVersion } from './client.js';
+export type { PolicyClient, PolicyClientOptions, PolicyVersionRef, StreamCallOptions, WaitOptions } from './client.js';
 export { loadConfig, policyInferenceConfig } from './config.js';
 export type { PolicyInferenceConfig } from './config.js';
 export { SERVICE_NAME, startPolicyInference } from './server.js';

@@ -39,6 +39,9 @@ function checkPromptsShape(prompts: readonly commonV1.Prompt[], limits: RequestL
     if (p.question.length > limits.maxQuestionChars) {
       throw invalid(`prompts[${i}].question`, `is ${p.question.length} characters, more than the limit ${limits.maxQuestionChars}`);
     }
+    if (p.responsePrefix.length > limits.maxQuestionChars) {
+      throw invalid(`prompts[${i}].response_prefix`, `is ${p.responsePrefix.length} characters, more than the limit ${limits.maxQuestionChars}`);
+    }
   });
 }
 
@@ -99,14 +102,20 @@ export async function preparePrompts(
       const image = await decodeImage(p.image, config).catch((cause: unknown) => {
         throw new InvalidArgumentError(`prompts[${i}].image could not be decoded as PNG, JPEG or WebP`, { field: `prompts[${i}].image`, cause });
       });
-      const inputIds = promptIds(tokenizer, p.question);
+      // A response prefix is part of the context the model continues; its tokens count like the question's.
+      const inputIds = [...promptIds(tokenizer, p.question), ...(p.responsePrefix === '' ? [] : tokenizer.encode(p.responsePrefix))];
       const length = inputIds.length + extraImageTokens;
-      if (length >= context) throw invalid(`prompts[${i}].question`, `makes a prompt of ${length} tokens, which leaves no room in the ${context}-token context`);
+      if (length >= context) {
+        const field = p.responsePrefix === '' ? `prompts[${i}].question` : `prompts[${i}].response_prefix`;
+        throw invalid(field, `makes a prompt of ${length} tokens, which leaves no room in the ${context}-token context`);
+      }
       if (length + settings.maxNewTokens > context) {
         throw invalid('max_new_tokens', `${settings.maxNewTokens} does not fit: prompts[${i}] takes ${length} of the ${context}-token context`);
       }
       const prompt: GenerationPrompt = {
-        id: `${settings.seed}/${p.promptId}`,
+        // The id seeds the sample streams: a prefix gets streams of its own, so the rollouts of
+        // two prefixes of one prompt are independent draws.
+        id: p.responsePrefix === '' ? `${settings.seed}/${p.promptId}` : `${settings.seed}/${p.promptId}/${p.responsePrefix}`,
         inputIds,
         pixelValues: { type: 'float32', dims: pixelDims, data: preprocessImage(image, config) },
       };

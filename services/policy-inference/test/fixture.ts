@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { commonV1 } from '@mstar/contracts';
 import { initWeights, saveCheckpoint, storeCheckpointIO, TINY_CONFIG } from '@mstar/models';
 import { createFsArtifactStore, type ArtifactStore } from '@mstar/stores';
 import { createLogger } from '@mstar/telemetry';
@@ -58,8 +59,8 @@ export function pngImage(seed: number): Buffer {
   return Buffer.from(encodePng({ width: 32, height: 32, data }));
 }
 
-export function prompt(i: number, question = 'how many red circles are there?'): { promptId: string; image: Buffer; question: string } {
-  return { promptId: `p-${i}`, image: pngImage(i), question };
+export function prompt(i: number, question = 'how many red circles are there?'): commonV1.Prompt {
+  return { promptId: `p-${i}`, image: pngImage(i), question, responsePrefix: '' };
 }
 
 export function testConfig(env: Record<string, string> = {}): PolicyInferenceConfig {

@@ -2,8 +2,9 @@ import { status } from '@grpc/grpc-js';
 import { commonV1, policyV1 } from '@mstar/contracts';
 import { createMetrics, type Metrics } from '@mstar/telemetry';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createPolicyClient, startPolicyInference, type PolicyClient, type RunningPolicyInference } from '../src/index.js';
-import { failure, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, writeCheckpoint, type TempArtifacts } from './fixture.js';
+import { decodePng } from '@mstar/world';
+import { createPolicyClient, remoteSampler, startPolicyInference, waitForPolicyVersion, type PolicyClient, type RunningPolicyInference } from '../src/index.js';
+import { failure, pngImage, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, writeCheckpoint, type TempArtifacts } from './fixture.js';
 
 let artifacts: TempArtifacts;
 let service: RunningPolicyInference;
@@ -71,6 +72,8 @@ describe('bad input is INVALID_ARGUMENT naming the field', () => {
     ['top-p above 1', { topP: 1.5 }, 'top_p'],
     ['max new tokens 0', { maxNewTokens: 0 }, 'max_new_tokens'],
     ['max new tokens past the context', { maxNewTokens: 120 }, 'max_new_tokens'],
+    ['response prefix over the character limit', { prompts: [{ ...prompt(0), responsePrefix: 'x'.repeat(1001) }] }, 'prompts[0].response_prefix'],
+    ['response prefix longer than the context', { prompts: [{ ...prompt(0), responsePrefix: longWords }] }, 'prompts[0].response_prefix'],
   ];
   test.each(cases)('%s', async (_name, request, field) => {
     const err = await failure(() => collect(request));
@@ -152,6 +155,32 @@ describe('Generate', () => {
       [2, 'p-32', 0],
     ]);
     for (const c of sampled) expect(c.text).toBe(greedy[c.promptIndex]?.text);
+  });
+});
+
+describe('response prefixes and the client helpers', () => {
+  test('a prefix is continued with sample streams of its own, deterministically', async () => {
+    const request = { numSamples: 4, maxNewTokens: 12, temperature: 1, topP: 1, seed: 8 };
+    const withPrefix = (responsePrefix: string) => collect({ ...request, prompts: [{ ...prompt(40), responsePrefix }] });
+    const a = byKey(await withPrefix('there are 2 red circles .\n\n'));
+    expect(byKey(await withPrefix('there are 2 red circles .\n\n'))).toEqual(a);
+    expect(byKey(await withPrefix('there are 3 red circles .\n\n'))).not.toEqual(a);
+    expect(byKey(await withPrefix(''))).not.toEqual(a);
+  });
+
+  test('remoteSampler answers the evaluation harness in [item][sample] order', async () => {
+    const items = [40, 41].map((i) => ({ id: `item-${i}`, family: 'count', question: 'how many red circles are there?', image: decodePng(pngImage(i)), answer: '2' }));
+    const sampler = remoteSampler(client);
+    const sampled = await sampler({ items, temperature: 1, numSamples: 3, topP: 1, maxNewTokens: 8, seed: 3 });
+    expect(sampled.map((s) => s.length)).toEqual([3, 3]);
+    const greedy = await sampler({ items, temperature: 0, numSamples: 1, topP: 1, maxNewTokens: 8, seed: 3 });
+    const direct = await client.generateGreedy({ prompts: items.map((it, i) => ({ ...prompt(40 + i), promptId: it.id })), maxNewTokens: 8 });
+    expect(greedy.map((g) => g[0]?.text)).toEqual(direct.map((c) => c.text));
+  });
+
+  test('waitForPolicyVersion resolves for a served version and times out for a missing one', async () => {
+    await waitForPolicyVersion(client, { runId: RUN_ID, version: 0 }, { timeoutMs: 1_000 });
+    await expect(waitForPolicyVersion(client, { runId: RUN_ID, version: 5 }, { timeoutMs: 300, intervalMs: 50 })).rejects.toThrow(/v5 was not served within 300 ms \(serving/);
   });
 });
 

@@ -60,6 +60,33 @@ export function defineConfig<S extends ConfigShape>(shape: S): ConfigDefinition<
   };
 }
 
+export type VariablePresence = 'required' | 'optional' | 'defaulted';
+
+export interface ConfigVariable {
+  readonly name: string;
+  /** `required`: loading fails without it; `optional`: it may stay unset; `defaulted`: unset means `defaultValue`. */
+  readonly presence: VariablePresence;
+  /** The parsed value an unset `defaulted` variable takes (`undefined` for the other two). */
+  readonly defaultValue?: unknown;
+  /** Wrapped in `secret(...)`: a deployment should take it from a Secret, not a ConfigMap. */
+  readonly secret: boolean;
+}
+
+/**
+ * The variables a definition reads, in declaration order, each with whether it must be set. Found
+ * by parsing "unset" through each schema, so it holds for any zod schema, not only the helpers here.
+ * Deployment checks use it to prove that manifests set every required variable and nothing unknown.
+ */
+export function describeConfig(definition: { readonly shape: ConfigShape }): ConfigVariable[] {
+  return Object.entries(definition.shape).map(([name, schema]) => {
+    const unset = schema.safeParse(undefined);
+    const secretVar = isSecret(schema);
+    if (!unset.success) return { name, presence: 'required', secret: secretVar };
+    if (unset.data === undefined) return { name, presence: 'optional', secret: secretVar };
+    return { name, presence: 'defaulted', defaultValue: unset.data, secret: secretVar };
+  });
+}
+
 function quote(value: string): string {
   const shown = value.length > 60 ? `${value.slice(0, 60)}...` : value;
   return JSON.stringify(shown);

@@ -3,6 +3,7 @@ export {
   bool,
   ConfigError,
   defineConfig,
+  describeConfig,
   durationMs,
   int,
   list,
@@ -13,6 +14,15 @@ export {
   string,
   url,
 } from './config.js';
-export type { ConfigDefinition, ConfigOf, ConfigProblem, ConfigShape, Env, RangeOptions } from './config.js';
+export type {
+  ConfigDefinition,
+  ConfigOf,
+  ConfigProblem,
+  ConfigShape,
+  ConfigVariable,
+  Env,
+  RangeOptions,
+  VariablePresence,
+} from './config.js';
 // Services compose their own schemas from these helpers and plain zod, without a zod dependency of their own.
 export { z } from 'zod';

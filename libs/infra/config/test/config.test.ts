@@ -5,6 +5,7 @@ import {
   bool,
   ConfigError,
   defineConfig,
+  describeConfig,
   durationMs,
   int,
   list,
@@ -176,5 +177,36 @@ describe('value helpers', () => {
 
   it('truncates long values in messages', () => {
     expect(bad(port(), 'x'.repeat(100))).toBe(`expected a port number between 0 and 65535, got "${'x'.repeat(60)}..."`);
+  });
+});
+
+describe('describeConfig', () => {
+  it('lists every variable in order with whether it must be set and its default', () => {
+    expect(describeConfig(serviceConfig)).toEqual([
+      { name: 'GRPC_PORT', presence: 'defaulted', defaultValue: 50051, secret: false },
+      { name: 'NATS_URL', presence: 'optional', secret: false },
+      { name: 'POLICY_ADDR', presence: 'required', secret: false },
+      { name: 'LOG_LEVEL', presence: 'defaulted', defaultValue: 'info', secret: false },
+      { name: 'SHUTDOWN_GRACE', presence: 'defaulted', defaultValue: 10_000, secret: false },
+      { name: 'USE_GPU', presence: 'defaulted', defaultValue: false, secret: false },
+      { name: 'BATCH_SIZE', presence: 'defaulted', defaultValue: 8, secret: false },
+    ]);
+  });
+
+  it('agrees with loadConfig for plain zod schemas and secrets', () => {
+    const cfg = defineConfig({
+      A: z.string().min(3),
+      B: z.string().optional(),
+      C: z.string().default('c'),
+      TOKEN: secret(string()),
+    });
+    expect(describeConfig(cfg).map(({ name, presence, secret: s }) => [name, presence, s])).toEqual([
+      ['A', 'required', false],
+      ['B', 'optional', false],
+      ['C', 'defaulted', false],
+      ['TOKEN', 'required', true],
+    ]);
+    // The required ones are exactly those loadConfig reports as missing from an empty environment.
+    expect(errorOf(() => cfg.loadConfig({})).problems.map((p) => p.variable)).toEqual(['A', 'TOKEN']);
   });
 });

@@ -28,9 +28,17 @@ export interface CreateClientOptions {
   /** Retries on UNAVAILABLE and RESOURCE_EXHAUSTED only; `false` turns them off. */
   retry?: RetryOptions | false;
   keepalive?: KeepaliveOptions;
+  /**
+   * How calls spread over the addresses the target resolves to. Default `round_robin`: a
+   * `host:port` or `dns:///host:port` target naming a headless Service resolves to every ready
+   * replica, and each call goes to the next one. `pick_first` keeps one connection to one address.
+   */
+  loadBalancing?: LoadBalancingPolicy;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
 }
+
+export type LoadBalancingPolicy = 'round_robin' | 'pick_first';
 
 export type GrpcClientConstructor<C extends grpc.Client> = new (
   address: string,
@@ -49,6 +57,18 @@ export const RETRYABLE_STATUS_CODES = ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] as c
  * exponential backoff; grpc-js draws each delay uniformly within ±20% of the nominal one.
  */
 export function retryServiceConfig(retry: RetryOptions): string {
+  return JSON.stringify({ methodConfig: retryMethodConfig(retry) });
+}
+
+/** The channel's whole service config: the load-balancing policy, plus retries unless they are off. */
+export function clientServiceConfig(options: { retry: RetryOptions | false; loadBalancing: LoadBalancingPolicy }): string {
+  return JSON.stringify({
+    loadBalancingConfig: [{ [options.loadBalancing]: {} }],
+    ...(options.retry === false ? {} : { methodConfig: retryMethodConfig(options.retry) }),
+  });
+}
+
+function retryMethodConfig(retry: RetryOptions): unknown[] {
   if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 2) {
     throw new InvalidArgumentError(`must be an integer >= 2, got ${retry.maxAttempts}`, { field: 'retry.maxAttempts' });
   }
@@ -59,20 +79,18 @@ export function retryServiceConfig(retry: RetryOptions): string {
     );
   }
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
-  return JSON.stringify({
-    methodConfig: [
-      {
-        name: [{}],
-        retryPolicy: {
-          maxAttempts: retry.maxAttempts,
-          initialBackoff: seconds(retry.initialBackoffMs),
-          maxBackoff: seconds(retry.maxBackoffMs),
-          backoffMultiplier: retry.backoffMultiplier ?? 2,
-          retryableStatusCodes: RETRYABLE_STATUS_CODES,
-        },
+  return [
+    {
+      name: [{}],
+      retryPolicy: {
+        maxAttempts: retry.maxAttempts,
+        initialBackoff: seconds(retry.initialBackoffMs),
+        maxBackoff: seconds(retry.maxBackoffMs),
+        backoffMultiplier: retry.backoffMultiplier ?? 2,
+        retryableStatusCodes: RETRYABLE_STATUS_CODES,
       },
-    ],
-  });
+    },
+  ];
 }
 
 /** Gives every call without a deadline the default one for its kind (unary or streaming). */
@@ -91,6 +109,7 @@ export function deadlineInterceptor(deadlineMs: number, streamDeadlineMs = deadl
  * A client (e.g. ts-proto's `PolicyInferenceClient`) whose calls always carry a deadline, retried
  * by grpc-js on UNAVAILABLE / RESOURCE_EXHAUSTED with jittered exponential backoff, on a channel
  * with keepalive. A retry happens only before any response message arrived, within the deadline.
+ * Calls are spread round-robin over every address the target resolves to (see `loadBalancing`).
  */
 export function createClient<C extends grpc.Client>(
   ClientCtor: GrpcClientConstructor<C>,
@@ -107,7 +126,7 @@ export function createClient<C extends grpc.Client>(
     'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
     'grpc.keepalive_permit_without_calls': keepalive.permitWithoutCalls ? 1 : 0,
     'grpc.enable_retries': retry === false ? 0 : 1,
-    ...(retry === false ? {} : { 'grpc.service_config': retryServiceConfig(retry) }),
+    'grpc.service_config': clientServiceConfig({ retry, loadBalancing: options.loadBalancing ?? 'round_robin' }),
     ...options.channelOptions,
   };
   return new ClientCtor(address, options.credentials ?? grpc.credentials.createInsecure(), {

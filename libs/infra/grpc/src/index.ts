@@ -1,9 +1,10 @@
 export { callSignal, msUntilDeadline, serverStream, unary } from './handlers.js';
 export type { ServerStreamHandler, UnaryHandler } from './handlers.js';
 export { GrpcStatusError, INTERNAL_ERROR_MESSAGE, Status, statusName, toGrpcStatus } from './status.js';
-export { HEALTH_SERVICE_NAME, loadProtoPackageDefinition, serviceNameOf, startGrpcServer } from './server.js';
+export { HEALTH_SERVICE_NAME, LIVENESS_HEALTH_NAME, loadProtoPackageDefinition, serviceNameOf, startGrpcServer } from './server.js';
 export type { GrpcServiceRegistration, PackageDefinition, RunningGrpcServer, StartGrpcServerOptions } from './server.js';
 export {
+  clientServiceConfig,
   createClient,
   deadlineInterceptor,
   DEFAULT_KEEPALIVE,
@@ -17,6 +18,7 @@ export type {
   CreateClientOptions,
   GrpcClientConstructor,
   KeepaliveOptions,
+  LoadBalancingPolicy,
   PromiseClient,
   PromiseUnary,
   RetryOptions,

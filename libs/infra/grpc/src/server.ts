@@ -11,6 +11,14 @@ export type { PackageDefinition } from '@grpc/proto-loader';
 
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 
+/**
+ * A health entry that is SERVING for as long as the server answers, whatever `setReady` says:
+ * what a liveness probe asks. "" and the registered services stay NOT_SERVING until the model is
+ * loaded, which may take as long as a training stage; a liveness probe on them would restart a
+ * healthy replica that is only waiting for its first checkpoint.
+ */
+export const LIVENESS_HEALTH_NAME = 'liveness';
+
 export interface GrpcServiceRegistration {
   /** A grpc-js service definition, e.g. ts-proto's `PolicyInferenceService`. */
   definition: grpc.ServiceDefinition;
@@ -212,7 +220,10 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
     logger.debug({ service: names[i] }, 'grpc service registered');
   }
 
-  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
+  const health = new HealthImplementation({
+    ...Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])),
+    [LIVENESS_HEALTH_NAME]: 'SERVING',
+  });
   const infraServer = {
     addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
       server.addService(definition, instrument(definition, implementation, 'infra')),

@@ -5,8 +5,10 @@ import { jsonServiceDefinition } from '@mstar/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createClient,
+  clientServiceConfig,
   HEALTH_SERVICE_NAME,
   INTERNAL_ERROR_MESSAGE,
+  LIVENESS_HEALTH_NAME,
   loadProtoPackageDefinition,
   promiseClient,
   startGrpcServer,
@@ -94,6 +96,16 @@ describe('startGrpcServer health', () => {
     expect(await h.call.check({ service: '' })).toEqual({ status: 'NOT_SERVING' });
     await vi.waitFor(() => expect(seen).toEqual(['NOT_SERVING', 'SERVING', 'NOT_SERVING']));
     watch.cancel();
+  });
+
+  it('answers SERVING on the liveness entry whether or not the server is ready', async () => {
+    const { server, address } = await start();
+    const h = health(address);
+    expect(await h.call.check({ service: LIVENESS_HEALTH_NAME })).toEqual({ status: 'SERVING' });
+    server.setReady(true);
+    server.setReady(false);
+    expect(await h.call.check({ service: LIVENESS_HEALTH_NAME })).toEqual({ status: 'SERVING' });
+    expect(await h.call.check({ service: '' })).toEqual({ status: 'NOT_SERVING' });
   });
 });
 
@@ -312,6 +324,44 @@ describe('createClient', () => {
     expect(Date.now() - startedAt).toBeLessThan(2_500);
   });
 
+  it('spreads calls round-robin over every address the target resolves to', async () => {
+    const [a, b] = [await start(), await start()];
+    // One name resolving to two replicas, as a headless Service's DNS name does.
+    const target = `ipv4:${a.address},${b.address}`;
+    const served = (prefix: string): number[] =>
+      [a, b].map(({ log }) => [...log.attempts.keys()].filter((k) => k.startsWith(prefix)).length);
+    const send = async (call: ReturnType<typeof probe>['call'], prefix: string, n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await call.Flaky({ key: `${prefix}${i}`, failTimes: 0, code: 'UNAVAILABLE' });
+    };
+
+    const { call } = probe(target);
+    // The first calls go to whichever connection is up first; once both are, calls alternate.
+    await vi.waitFor(async () => {
+      await send(call, 'warm-', 1);
+      expect(served('warm-').every((n) => n > 0)).toBe(true);
+    });
+    await send(call, 'rr-', 10);
+    expect(served('rr-')).toEqual([5, 5]);
+
+    // pick_first, grpc-js's own default, sends every call to one replica.
+    const pinned = probe(target, { loadBalancing: 'pick_first' });
+    await send(pinned.call, 'pf-', 10);
+    expect(served('pf-').sort()).toEqual([0, 10]);
+  });
+
+  it('builds one service config for load balancing and retries', () => {
+    expect(JSON.parse(clientServiceConfig({ retry: false, loadBalancing: 'round_robin' }))).toEqual({ loadBalancingConfig: [{ round_robin: {} }] });
+    expect(JSON.parse(clientServiceConfig({ retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 }, loadBalancing: 'pick_first' }))).toEqual({
+      loadBalancingConfig: [{ pick_first: {} }],
+      methodConfig: [
+        {
+          name: [{}],
+          retryPolicy: { maxAttempts: 3, initialBackoff: '0.050s', maxBackoff: '0.500s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] },
+        },
+      ],
+    });
+  });
+
   it('validates its options', () => {
     expect(() => createClient(ProbeClient, 'x:1', { deadlineMs: 0 })).toThrow('must be > 0, got 0');
     expect(() => createClient(ProbeClient, 'x:1', { deadlineMs: 1, retry: { maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 } })).toThrow(
@@ -345,6 +395,8 @@ describe('graceful shutdown in process', () => {
     const stopping = server.shutdown('test');
     expect(await h.call.check({ service: '' })).toEqual({ status: 'NOT_SERVING' });
     expect(await h.call.check({ service: PROBE_SERVICE })).toEqual({ status: 'NOT_SERVING' });
+    // Draining is not dying: a liveness probe must not kill the process before it has drained.
+    expect(await h.call.check({ service: LIVENESS_HEALTH_NAME })).toEqual({ status: 'SERVING' });
     expect(await errorOf(call.Echo({ text: 'late' }))).toMatchObject({ code: Status.UNAVAILABLE, details: 'server is shutting down' });
     server.setReady(true);
     expect(await h.call.check({ service: '' })).toEqual({ status: 'NOT_SERVING' });

@@ -1,0 +1,191 @@
+import { type commonV1, type curationV1, runV1 } from '@mstar/contracts';
+import { splitSteps } from '@mstar/cot';
+import { UnavailableError } from '@mstar/errors';
+import { createRng, deriveSeed, selectAllCorrect, selectRandomK, selectThreshold, selectTopK } from '@mstar/metrics';
+import type { PrmClient } from '@mstar/prm-scoring';
+import { isCorrect, type EvalItem } from '@mstar/recipes';
+import type { ResolvedRunSpec } from '@mstar/runspec';
+import { promptOf } from './pool.js';
+import { CALLS_IN_FLIGHT, chunks, mapInOrder, sample, type PolicyApi } from './sampling.js';
+
+/** What curation needs of prm-scoring. */
+export type PrmApi = Pick<PrmClient, 'scoreSteps' | 'waitForVersion'>;
+
+/** Responses per ScoreSteps call; well under the service's default limit of 1024 targets. */
+export const SCORE_TARGETS_PER_CALL = 256;
+
+/** One sampled answer of a prompt, as the selection rules see it. */
+export interface SampleCandidate {
+  readonly sampleIndex: number;
+  readonly text: string;
+  readonly correct: boolean;
+  /** The aggregated PRM score; 0 when not scored (or the answer has no step to score). */
+  readonly score: number;
+}
+
+/** True when the rule ranks by PRM score, so the correct samples must be scored. */
+export function needsScores(rule: runV1.SelectionRule): boolean {
+  return rule === runV1.SelectionRule.PRM_TOP_K || rule === runV1.SelectionRule.PRM_THRESHOLD;
+}
+
+/**
+ * The kept samples of one prompt under the spec's selection rule (@mstar/metrics), ordered by
+ * sample index. RANDOM_K draws from its own stream deriveSeed(seed, 'selection', iteration,
+ * prompt id), so a prompt's draw does not depend on the other prompts.
+ */
+export function selectSamples(spec: ResolvedRunSpec, iteration: number, promptId: string, candidates: readonly SampleCandidate[]): SampleCandidate[] {
+  const { rule, k, alpha } = spec.selection;
+  let kept: SampleCandidate[];
+  switch (rule) {
+    case runV1.SelectionRule.ALL_CORRECT:
+      kept = selectAllCorrect(candidates);
+      break;
+    case runV1.SelectionRule.RANDOM_K:
+      kept = selectRandomK(candidates, k, createRng(deriveSeed(spec.seed, 'selection', iteration, promptId)));
+      break;
+    case runV1.SelectionRule.PRM_TOP_K:
+      kept = selectTopK(candidates, k);
+      break;
+    case runV1.SelectionRule.PRM_THRESHOLD:
+      kept = selectThreshold(candidates, alpha);
+      break;
+    default:
+      // validateRunSpec rejects every other value before a stage starts.
+      throw new Error(`unknown selection rule ${String(rule)}`);
+  }
+  return kept.sort((a, b) => a.sampleIndex - b.sampleIndex);
+}
+
+/** An iteration's dataset before it is written: the records and the numbers of DatasetStats. */
+export interface DatasetResult {
+  /** Kept samples in slice order, then sample index. */
+  readonly records: curationV1.DatasetRecord[];
+  readonly promptsTried: number;
+  readonly promptsWithCorrect: number;
+  readonly samplesGenerated: number;
+  readonly correctSamples: number;
+  readonly keptSamples: number;
+  /** Mean score of the kept samples when the rule scored them, else 0. */
+  readonly meanPrmScore: number;
+}
+
+export interface BuildDatasetOptions {
+  readonly policy: PolicyApi;
+  readonly prm: PrmApi;
+  readonly spec: ResolvedRunSpec;
+  readonly iteration: number;
+  readonly temperature: number;
+  /** The policy sampled, v(iteration - 1), pinned on every call. */
+  readonly source: commonV1.CheckpointRef;
+  /** The PRM that scores, pinned on every call. */
+  readonly prmRef: commonV1.CheckpointRef;
+  /** The iteration's pool slice, in slice order. */
+  readonly items: readonly EvalItem[];
+  readonly promptsPerCall: number;
+  readonly signal: AbortSignal;
+  /** Prompts finished so far, after each chunk. */
+  readonly onProgress?: (done: number) => void;
+}
+
+/**
+ * Aggregated PRM scores of responses (`[item index, response]` pairs into `items`), in order, in
+ * calls of at most SCORE_TARGETS_PER_CALL responses, each call carrying the images it needs once.
+ */
+async function scoreResponses(
+  options: BuildDatasetOptions,
+  items: readonly EvalItem[],
+  targets: readonly { item: number; response: string }[],
+): Promise<number[]> {
+  const scores: number[] = [];
+  for (const group of chunks(targets, SCORE_TARGETS_PER_CALL)) {
+    const used = [...new Set(group.map((t) => t.item))];
+    const promptIndex = new Map(used.map((item, i) => [item, i]));
+    const answer = await options.prm.scoreSteps(
+      {
+        prompts: used.map((i) => promptOf(items[i] as EvalItem)),
+        targets: group.map((t) => ({ promptIndex: promptIndex.get(t.item) as number, response: t.response })),
+        aggregation: options.spec.aggregation,
+        prm: options.prmRef,
+      },
+      { signal: options.signal },
+    );
+    const byTarget = new Map(answer.scores.map((s) => [s.targetIndex, s.aggregateScore]));
+    if (answer.scores.length !== group.length || byTarget.size !== group.length) {
+      throw new UnavailableError(`prm-scoring answered ${answer.scores.length} scores for ${group.length} responses`);
+    }
+    group.forEach((_, i) => {
+      const score = byTarget.get(i);
+      if (score === undefined || !Number.isFinite(score)) throw new UnavailableError(`prm-scoring answered no finite score for response ${i}`);
+      scores.push(score);
+    });
+  }
+  return scores;
+}
+
+/**
+ * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
+ * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
+ * 'iteration', i); exact-match verification; under PRM_TOP_K and PRM_THRESHOLD the correct samples
+ * are scored by the pinned PRM with the spec's aggregation (a correct answer without any step
+ * cannot be scored and gets 0, the lowest score); then the selection rule per prompt.
+ */
+export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
+  const { spec, iteration, temperature, signal } = options;
+  const scored = needsScores(spec.selection.rule);
+  const settings = {
+    numSamples: spec.samplesPerPrompt,
+    temperature,
+    topP: spec.topP,
+    maxNewTokens: spec.maxNewTokens,
+    seed: deriveSeed(spec.seed, 'iteration', iteration),
+    policy: options.source,
+  };
+  let done = 0;
+  options.onProgress?.(0);
+  const parts = await mapInOrder(chunks(options.items, options.promptsPerCall), CALLS_IN_FLIGHT, async (chunk) => {
+    const drawn = await sample(options.policy, chunk.map((item) => promptOf(item)), settings, signal);
+    const verified = chunk.map((item, p) => (drawn[p] ?? []).map((c) => ({ completion: c, correct: isCorrect(item, c.text) })));
+    const targets = verified.flatMap((samples, p) =>
+      scored ? samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => ({ item: p, response: s.completion.text, sampleIndex: s.completion.sampleIndex })) : [],
+    );
+    const scores = targets.length === 0 ? [] : await scoreResponses(options, chunk, targets);
+    const scoreOf = new Map(targets.map((t, i) => [`${t.item}/${t.sampleIndex}`, scores[i] as number]));
+    const perPrompt = chunk.map((item, p) => {
+      const candidates = (verified[p] ?? []).map(
+        (s): SampleCandidate => ({
+          sampleIndex: s.completion.sampleIndex,
+          text: s.completion.text,
+          correct: s.correct,
+          score: scoreOf.get(`${p}/${s.completion.sampleIndex}`) ?? 0,
+        }),
+      );
+      return { item, candidates, kept: selectSamples(spec, iteration, item.id, candidates) };
+    });
+    done += chunk.length;
+    options.onProgress?.(done);
+    return perPrompt;
+  });
+
+  const prompts = parts.flat();
+  const kept = prompts.flatMap((p) => p.kept.map((c) => ({ promptId: p.item.id, candidate: c })));
+  const records = kept.map(
+    ({ promptId, candidate }): curationV1.DatasetRecord => ({
+      promptId,
+      response: candidate.text,
+      prmScore: candidate.score,
+      // sample() checked that every completion came from the pinned version.
+      policy: options.source,
+      temperature,
+      sampleIndex: candidate.sampleIndex,
+    }),
+  );
+  return {
+    records,
+    promptsTried: prompts.length,
+    promptsWithCorrect: prompts.filter((p) => p.candidates.some((c) => c.correct)).length,
+    samplesGenerated: prompts.reduce((n, p) => n + p.candidates.length, 0),
+    correctSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
+    keptSamples: records.length,
+    meanPrmScore: scored && records.length > 0 ? records.reduce((sum, r) => sum + r.prmScore, 0) / records.length : 0,
+  };
+}

@@ -1,0 +1,289 @@
+import { commonV1, eventsV1, runV1, type curationV1 } from '@mstar/contracts';
+import { createRng, deriveSeed } from '@mstar/metrics';
+import { decodeDatasetRecords, runItems } from '@mstar/recipes';
+import { runArtifacts } from '@mstar/runspec';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cancelRun, getRun, policyRef, specOf, startHarness, temperatureSelected, WRONG, type Harness, type PolicyScript } from './fixture.js';
+
+const spec = specOf();
+const pool = runItems(spec.world, 'pool');
+const indexOf = new Map(pool.map((item, i) => [item.id, i]));
+
+/**
+ * The samples of the first slice (pool 0-2), as step scores (`p=<score>` per step) of correct
+ * answers, or null for a wrong answer. Pool 1's sample 0 is correct without any step. Every other
+ * prompt: sample 0 correct with one step scored 0.5.
+ */
+const SAMPLES: Record<number, (number[] | null)[]> = {
+  0: [[0.88, 0.86], [0.6, 1.0], [0.8], [1.0, 0.75]],
+  1: [[], null, null, null],
+  2: [null, [0.3, 0.9], [0.5], null],
+};
+
+const script: PolicyScript = (prompt, s) => {
+  const index = indexOf.get(prompt.promptId) as number;
+  const scores = (SAMPLES[index] ?? [[0.5], null, null, null])[s];
+  if (scores === null || scores === undefined) return `p=0.99\n\n# Answer\n\n${WRONG}`;
+  return [...scores.map((p) => `p=${p}`), '# Answer', pool[index]!.answer].join('\n\n');
+};
+
+const isDatasetReady = (runId: string, iteration: number) => (e: eventsV1.Event): boolean =>
+  e.runId === runId && e.payload?.$case === 'datasetReady' && e.payload.value.dataset?.iteration === iteration;
+
+async function buildOne(h: Harness, runId: string, over: Record<string, unknown>, temperature = 0.7): Promise<{ stats: commonV1.DatasetStats; records: curationV1.DatasetRecord[] }> {
+  await h.startRun(runId, specOf(over));
+  await h.publish(runId, temperatureSelected(runId, 1, temperature));
+  const event = await h.waitFor(isDatasetReady(runId, 1), `DatasetReady of ${runId}`);
+  const stats = event.payload?.$case === 'datasetReady' ? event.payload.value.dataset : undefined;
+  if (stats === undefined) throw new Error('DatasetReady without stats');
+  return { stats, records: decodeDatasetRecords(await h.artifacts.get(stats.artifactKey)) };
+}
+
+/** [pool index, sample index, prm score] of each record. */
+const picks = (records: readonly curationV1.DatasetRecord[]): [number, number, number][] => records.map((r) => [indexOf.get(r.promptId) as number, r.sampleIndex, r.prmScore]);
+
+describe('iteration datasets', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ script });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('PRM top-1 with min aggregation: samples, verifies, scores the correct ones, and reports the stats', async () => {
+    const { stats, records } = await buildOne(h, 'top1-min', { selection: { rule: 'PRM_TOP_K', k: 1 }, aggregation: 'MIN' });
+    expect(picks(records)).toEqual([
+      [0, 0, 0.86],
+      [1, 0, 0],
+      [2, 2, 0.5],
+    ]);
+    expect(records.every((r) => r.temperature === 0.7 && r.policy?.version === 0 && r.policy.kind === commonV1.CheckpointKind.POLICY)).toBe(true);
+    expect(records[0]?.response).toBe(`p=0.88\n\np=0.86\n\n# Answer\n\n${pool[0]!.answer}`);
+    const key = runArtifacts('top1-min').dataset(1);
+    expect({ ...stats, createdAt: undefined }).toEqual({
+      iteration: 1,
+      promptsTried: 3,
+      promptsWithCorrect: 3,
+      samplesGenerated: 12,
+      correctSamples: 7,
+      keptSamples: 3,
+      meanPrmScore: (0.86 + 0 + 0.5) / 3,
+      temperature: 0.7,
+      policy: policyRef('top1-min', 0),
+      artifactKey: key,
+      poolStart: 0,
+      createdAt: undefined,
+    });
+    expect(await h.artifacts.exists(runArtifacts('top1-min').complete(key))).toBe(true);
+
+    // Sampling: K = 4 at T, pinned to v0, the iteration seed, PROMPTS_PER_CALL = 2 prompts per call.
+    const generate = h.policy.requests.filter((r) => r.policy?.runId === 'top1-min');
+    expect(generate.map((r) => r.prompts.map((p) => indexOf.get(p.promptId))).sort()).toEqual([[0, 1], [2]]);
+    for (const r of generate) {
+      expect(r).toMatchObject({ numSamples: 4, temperature: 0.7, topP: 1, maxNewTokens: 24, seed: deriveSeed(7, 'iteration', 1), policy: policyRef('top1-min', 0) });
+    }
+    // Scoring: only correct answers with steps, pinned to prm v0, with the spec's aggregation; images sent only for prompts scored.
+    // (Two chunks are in flight at once, so the calls may arrive in either order.)
+    const scored = h.prm.requests.filter((r) => r.prm?.runId === 'top1-min').sort((a, b) => a.prompts[0]!.promptId.localeCompare(b.prompts[0]!.promptId));
+    expect(scored.map((r) => [r.prompts.map((p) => indexOf.get(p.promptId)), r.targets.length])).toEqual([
+      [[0], 4],
+      [[2], 2],
+    ]);
+    for (const r of scored) expect(r).toMatchObject({ aggregation: commonV1.Aggregation.MIN, prm: { runId: 'top1-min', kind: commonV1.CheckpointKind.PRM, version: 0 } });
+    expect(await h.metricValue('mstar_curation_samples_kept_total')).toBe(3);
+    // Progress after each chunk (they finish in either order), ending at 3 of 3.
+    const progress = h.progress.filter((p) => p.runId === 'top1-min');
+    expect(progress.map((p) => p.done)).toHaveLength(3);
+    expect(progress[0]).toMatchObject({ stage: 'dataset', iteration: 1, done: 0, total: 3 });
+    expect(progress.at(-1)).toMatchObject({ done: 3, total: 3, etaMs: 0 });
+  });
+
+  it.each([
+    ['MEAN', [[0, 3, 0.875], [1, 0, 0], [2, 1, 0.6]]],
+    ['LAST', [[0, 1, 1], [1, 0, 0], [2, 1, 0.9]]],
+    ['PRODUCT', [[0, 2, 0.8], [1, 0, 0], [2, 2, 0.5]]],
+  ] as const)('PRM top-1 with %s aggregation ranks by that aggregate', async (aggregation, expected) => {
+    const runId = `top1-${aggregation.toLowerCase()}`;
+    const { records } = await buildOne(h, runId, { selection: { rule: 'PRM_TOP_K', k: 1 }, aggregation });
+    const got = picks(records);
+    expect(got.map(([p, s]) => [p, s])).toEqual(expected.map(([p, s]) => [p, s]));
+    got.forEach(([, , score], i) => expect(score).toBeCloseTo(expected[i]![2], 12));
+    expect(h.prm.requests.filter((r) => r.prm?.runId === runId).every((r) => r.aggregation === commonV1.Aggregation[aggregation])).toBe(true);
+  });
+
+  it('PRM top-2 keeps the two best per prompt in sample order', async () => {
+    const { stats, records } = await buildOne(h, 'top2-min', { selection: { rule: 'PRM_TOP_K', k: 2 } });
+    expect(picks(records)).toEqual([
+      [0, 0, 0.86],
+      [0, 2, 0.8],
+      [1, 0, 0],
+      [2, 1, 0.3],
+      [2, 2, 0.5],
+    ]);
+    expect(stats.keptSamples).toBe(5);
+    expect(stats.meanPrmScore).toBeCloseTo((0.86 + 0.8 + 0 + 0.3 + 0.5) / 5, 12);
+  });
+
+  it('PRM threshold keeps correct samples scored strictly above alpha', async () => {
+    const { stats, records } = await buildOne(h, 'threshold', { selection: { rule: 'PRM_THRESHOLD', alpha: 0.75 } });
+    // 0.75 itself (pool 0, sample 3) is not above alpha; pool 1's stepless answer scores 0.
+    expect(picks(records)).toEqual([
+      [0, 0, 0.86],
+      [0, 2, 0.8],
+    ]);
+    expect(stats.meanPrmScore).toBeCloseTo(0.83, 12);
+  });
+
+  it('all-correct keeps every correct sample without scoring', async () => {
+    const { stats, records } = await buildOne(h, 'all-correct', { selection: { rule: 'ALL_CORRECT' } });
+    expect(picks(records)).toEqual([
+      [0, 0, 0],
+      [0, 1, 0],
+      [0, 2, 0],
+      [0, 3, 0],
+      [1, 0, 0],
+      [2, 1, 0],
+      [2, 2, 0],
+    ]);
+    expect(stats).toMatchObject({ keptSamples: 7, correctSamples: 7, meanPrmScore: 0 });
+    expect(h.prm.requests.filter((r) => r.prm?.runId === 'all-correct')).toEqual([]);
+  });
+
+  it('random-k draws k correct samples per prompt from the seeded selection stream, without scoring', async () => {
+    const { stats, records } = await buildOne(h, 'random-2', { selection: { rule: 'RANDOM_K', k: 2 } });
+    const drawn = createRng(deriveSeed(7, 'selection', 1, pool[0]!.id))
+      .sample([0, 1, 2, 3], 2)
+      .sort((a, b) => a - b);
+    expect(picks(records)).toEqual([
+      [0, drawn[0], 0],
+      [0, drawn[1], 0],
+      [1, 0, 0],
+      [2, 1, 0],
+      [2, 2, 0],
+    ]);
+    expect(stats).toMatchObject({ keptSamples: 5, meanPrmScore: 0 });
+    expect(h.prm.requests.filter((r) => r.prm?.runId === 'random-2')).toEqual([]);
+  });
+
+  it('cycles the pool cursor through the pool across iterations', async () => {
+    const runId = 'cycle';
+    await h.startRun(runId, specOf({ selection: { rule: 'ALL_CORRECT' } }));
+    expect(await h.curation.getPoolCursor({ runId })).toEqual({ position: 0, poolSize: 8, interval: 3, nextIteration: 1, passes: 0 });
+    const cursors = [];
+    for (const iteration of [1, 2, 3]) {
+      await h.publish(runId, temperatureSelected(runId, iteration, 1.0));
+      await h.waitFor(isDatasetReady(runId, iteration), `DatasetReady ${iteration}`);
+      cursors.push(await h.curation.getPoolCursor({ runId }));
+    }
+    expect(cursors).toEqual([
+      { position: 3, poolSize: 8, interval: 3, nextIteration: 2, passes: 0 },
+      { position: 6, poolSize: 8, interval: 3, nextIteration: 3, passes: 0 },
+      { position: 1, poolSize: 8, interval: 3, nextIteration: 4, passes: 1 },
+    ]);
+    const third = await h.curation.getDataset({ runId, iteration: 3 });
+    expect(third.dataset).toMatchObject({ poolStart: 6, promptsTried: 3, policy: policyRef(runId, 2), temperature: 1 });
+    const records = await h.curation.streamRecords({ runId, iteration: 3 });
+    // The slice wraps: pool 6, 7, then 0 (whose four samples are all correct).
+    expect(records.map((r) => [indexOf.get(r.promptId), r.sampleIndex])).toEqual([
+      [6, 0],
+      [7, 0],
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+    ]);
+    expect(h.policy.requests.filter((r) => r.policy?.runId === runId).map((r) => r.policy?.version)).toEqual([0, 0, 1, 1, 2, 2]);
+    const listed = await h.curation.listDatasets({ runId });
+    expect(listed.datasets.map((d) => [d.iteration, d.poolStart])).toEqual([
+      [1, 0],
+      [2, 3],
+      [3, 6],
+    ]);
+  });
+
+  it('ignores events of a run that ended', async () => {
+    await h.startRun('ended', spec);
+    await cancelRun(h.runStore, 'ended');
+    const before = h.policy.requests.length;
+    await h.publish('ended', temperatureSelected('ended', 1, 1));
+    await expect.poll(() => h.metricValue('mstar_curation_events_ignored_total', { reason: 'run-ended' })).toBe(1);
+    expect(h.policy.requests.length).toBe(before);
+    expect(await h.artifacts.exists(runArtifacts('ended').dataset(1))).toBe(false);
+  });
+
+  it('aborts a stage in flight when its run is cancelled, and writes nothing', async () => {
+    await h.startRun('cancel-mid', spec);
+    let release: () => void = () => undefined;
+    h.policy.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const called = h.policy.nextCall();
+    await h.publish('cancel-mid', temperatureSelected('cancel-mid', 1, 1));
+    await called;
+    await cancelRun(h.runStore, 'cancel-mid');
+    await expect.poll(() => h.metricValue('mstar_curation_events_ignored_total', { reason: 'cancelled' })).toBe(1);
+    h.policy.hold = undefined;
+    release();
+    const keys = runArtifacts('cancel-mid');
+    expect(await h.artifacts.exists(keys.complete(keys.dataset(1)))).toBe(false);
+    expect((await getRun(h.runStore, 'cancel-mid')).state).toBe(runV1.RunState.CANCELLED);
+    expect(h.events.some(isDatasetReady('cancel-mid', 1))).toBe(false);
+  });
+
+  it.each([
+    ['a policy other than v(i-1)', 'bad-policy', temperatureSelected('bad-policy', 1, 1, 3), 'temperature_selected.policy'],
+    ['an iteration beyond the run', 'bad-iteration', temperatureSelected('bad-iteration', 9, 1), 'temperature_selected.iteration'],
+    ['a temperature of 0', 'bad-temperature', temperatureSelected('bad-temperature', 1, 0), 'temperature_selected.temperature'],
+  ] as const)('marks the run FAILED for %s', async (_what, runId, payload, field) => {
+    await h.startRun(runId, spec);
+    await h.publish(runId, payload);
+    await expect.poll(async () => (await getRun(h.runStore, runId)).state).toBe(runV1.RunState.FAILED);
+    expect((await getRun(h.runStore, runId)).errorMessage).toContain(field);
+    expect(await h.artifacts.exists(runArtifacts(runId).dataset(1))).toBe(false);
+  });
+
+  it('dead-letters and counts an event that cannot be decoded', async () => {
+    await h.bus.publish('mstar.events.junk.temperature_selected', new Uint8Array([0xff, 0xff, 0xff, 0x01]), { msgId: 'junk-1' });
+    // A well-formed event of another kind on this subject is no TemperatureSelected either.
+    const wrongKind = eventsV1.Event.encode({ eventId: 'run/junk/finished', runId: 'junk', occurredAt: new Date(), source: 't', payload: { $case: 'runFinished', value: { state: 3, errorMessage: '', summary: [] } } }).finish();
+    await h.bus.publish('mstar.events.junk.temperature_selected', wrongKind, { msgId: 'junk-2' });
+    await expect.poll(() => h.metricValue('mstar_curation_events_rejected_total', { reason: 'undecodable' })).toBe(2);
+  });
+});
+
+describe('crash safety', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ script });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('re-publishes DatasetReady without sampling when the dataset is complete, and redoes a partial one byte for byte', async () => {
+    const runId = 'redo';
+    const first = await buildOne(h, runId, { selection: { rule: 'RANDOM_K', k: 2 } });
+    const keys = runArtifacts(runId);
+    const bytes = Buffer.from(await h.artifacts.get(keys.dataset(1)));
+
+    await h.restart();
+    const calls = h.policy.requests.length;
+    await h.publish(runId, temperatureSelected(runId, 1, 0.7));
+    const again = await h.waitFor(isDatasetReady(runId, 1), 'DatasetReady re-published');
+    expect(again.payload?.$case === 'datasetReady' ? again.payload.value.dataset : undefined).toEqual(first.stats);
+    expect(h.policy.requests.length).toBe(calls);
+    expect(await h.metricValue('mstar_curation_outputs_republished_total', { stage: 'dataset' })).toBe(1);
+
+    // A crash halfway through the write: data truncated, marker missing.
+    await h.artifacts.delete(keys.complete(keys.dataset(1)));
+    await h.artifacts.put(keys.dataset(1), bytes.subarray(0, 30));
+    await h.restart();
+    await h.publish(runId, temperatureSelected(runId, 1, 0.7));
+    const redone = await h.waitFor(isDatasetReady(runId, 1), 'DatasetReady redone');
+    expect(h.policy.requests.length).toBeGreaterThan(calls);
+    expect(Buffer.from(await h.artifacts.get(keys.dataset(1))).equals(bytes)).toBe(true);
+    const stats = redone.payload?.$case === 'datasetReady' ? redone.payload.value.dataset : undefined;
+    expect({ ...stats, createdAt: undefined }).toEqual({ ...first.stats, createdAt: undefined });
+  });
+});
