@@ -77,6 +77,8 @@ test('over JetStream and the NATS KV run store: warm-up, then an iteration stopp
     msgId: `run/${RUN}/checkpoint/policy/1`,
     checkpoint: { ref: { runId: RUN, kind: commonV1.CheckpointKind.POLICY, version: 1 }, iteration: 1, trainingExamples: 24, optimizerStep: 30, parent: { runId: RUN, version: 0 } },
   });
+  // The event is published inside the handler; its ack follows the handler's return.
+  await until(() => second.trainer.consumerStats()['trainer-datasetReady']?.acked === 1, 10_000, 'the ack of the redelivered DatasetReady');
   expect(second.trainer.consumerStats()['trainer-datasetReady']).toMatchObject({ acked: 1, redelivered: 1 });
   expect((await getRun(runStore, RUN)).state).toBe(runV1.RunState.RUNNING);
   await second.close();

@@ -69,8 +69,9 @@ describe('warm-up', () => {
     const meta = await artifacts.store.getJson<Record<string, unknown>>(`${prefix}/checkpoint.json`);
     expect(meta).toMatchObject({ kind: 'policy', version: 0, iteration: 0, training_examples: 24, parent: null, optimizer_step: 3, stage: 'warmup', steps: 3, examples_seen: 24 });
     expect(meta['created_at']).toBe(checkpoint.createdAt?.toISOString());
-    // The warm-up's constant learning rate, and a loss below the uniform ln(380) = 5.94 after 3 steps.
-    expect(meta['learning_rate']).toBe(0.003);
+    // The last step's rate of the warm-up schedule (ramp, then cosine from 0.003 towards 0.0003),
+    // and a loss below the uniform ln(380) = 5.94 after 3 steps.
+    expect(meta['learning_rate']).toBeCloseTo(0.00165, 9);
     expect(meta['loss']).toBeLessThan(5.94);
 
     const ckpt = await readCheckpoint(artifacts.store, prefix, 'policy');
@@ -80,7 +81,7 @@ describe('warm-up', () => {
     const state = decodeCheckpoint(ckpt.optimizerState!, layout);
     expect(state.optimizer).toBeInstanceOf(AdamW);
     expect(state.optimizer.steps).toBe(3);
-    expect(state.optimizer.schedule).toEqual({ kind: 'constant', lr: 0.003 });
+    expect(state.optimizer.schedule).toEqual({ kind: 'warmup-cosine', lr: 0.003, warmupSteps: 1, totalSteps: 3, minLr: 0.003 * 0.1 });
     expect(state.clipNorm).toBe(1);
 
     expect(progress.map((p) => [p.stage, p.step, p.totalSteps])).toEqual([
@@ -98,7 +99,8 @@ describe('warm-up', () => {
 
   test('GetTrainingStatus, ListCheckpoints and GetCheckpoint describe it', async () => {
     const state = await service.client.getTrainingStatus(RUN);
-    expect(state).toMatchObject({ runId: RUN, stage: commonV1.Stage.WARMUP, iteration: 0, training: false, step: 3, examplesSeen: 24, learningRate: 0.003 });
+    expect(state).toMatchObject({ runId: RUN, stage: commonV1.Stage.WARMUP, iteration: 0, training: false, step: 3, examplesSeen: 24 });
+    expect(state.learningRate).toBeCloseTo(0.00165, 9);
     expect(state.loss).toBeGreaterThan(0);
     const listed = await service.client.listCheckpoints(RUN);
     expect(listed).toEqual([recorded.checkpoints()[0]]);
