@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readResult, runDir } from '../src/experiment/index.js';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/** Runs the mstar command; resolves with its exit code and output. */
+function mstar(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=@mstar/source', '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('mstar experiment tiny (the whole pipeline, one row at one seed)', () => {
+  let out: string;
+  let first: Awaited<ReturnType<typeof mstar>>;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'mstar-experiment-e2e-'));
+    first = await mstar('experiment', 'tiny', '--only', 'm-star', '--seeds', '7', '--out', out);
+  }, 240_000);
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('runs the row, stores its result with the sweep tables, and reports every row', async () => {
+    expect(first.status, first.stderr.slice(-2000)).toBe(0);
+    expect(first.stderr).toContain('experiment tiny: 1 runs (1 rows x 1 seeds), 0 complete, 1 to run');
+    expect(first.stderr).toMatch(/\[1\/1\] m-star seed 7: done in \d+ s/);
+    const result = await readResult(runDir(out, 'm-star', 7));
+    expect(result.runId).toBe('tiny-m-star-s7');
+    expect(result.iterations.map((s) => s.iteration)).toEqual([0, 1, 2]);
+    // specs/tiny.yaml sweeps [0.7, 1.0] before each of its 2 iterations (retune_every 1).
+    expect(result.selections.map((s) => [s.iteration, s.swept, s.sweep?.rows.map((r) => r.temperature)])).toEqual([
+      [1, true, [0.7, 1]],
+      [2, true, [0.7, 1]],
+    ]);
+    expect(result.iterations[1]?.temperature).toBe(result.selections[0]?.temperature);
+    // runLocal's own files are there too.
+    expect(await readdir(runDir(out, 'm-star', 7))).toEqual(expect.arrayContaining(['artifacts', 'services.log', 'spec.yaml', 'summary.json', 'summary.md', 'result.json']));
+
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>[];
+    expect(summary.map((r) => [r['row'], r['seeds'], r['missing_seeds']])).toEqual([
+      ['warm-up', [7], []],
+      ['m-star', [7], []],
+      ['static', [], [7]],
+    ]);
+    expect(summary[1]?.['id_greedy_mean']).toBe(result.iterations[2]?.greedyAccuracyInDomain);
+    expect(summary[0]?.['id_greedy_mean']).toBe(result.iterations[0]?.greedyAccuracyInDomain);
+    expect(JSON.parse(await readFile(join(out, 'sweeps.json'), 'utf8'))).toHaveLength(4);
+    expect((await readdir(join(out, 'plots'))).sort()).toEqual([
+      'dataset-size.svg',
+      'greedy-in-domain.svg',
+      'greedy-out-of-domain.svg',
+      'pass-at-k-gap.svg',
+      'pass-at-k.svg',
+      'reward-pass-by-temperature.svg',
+      'temperature.svg',
+    ]);
+    expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('| m-star | M-STAR as specs/tiny.yaml sets it');
+  });
+
+  it('skips the complete run when called again, and rebuilds the report alone with --report-only', async () => {
+    const again = await mstar('experiment', 'tiny', '--only', 'm-star', '--seeds', '7', '--out', out);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain('0 runs done now, 1 complete before, 0 failed');
+    await rm(join(out, 'table.md'));
+    const report = await mstar('experiment', 'tiny', '--seeds', '7', '--out', out, '--report-only');
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toContain(`1 complete runs reported in ${out}`);
+    expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('| m-star |');
+  }, 120_000);
+
+  it('names what is wrong in the command line', async () => {
+    const missing = await mstar('experiment', 'no-such-experiment');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('mstar: experiment file');
+    const seeds = await mstar('experiment', 'tiny', '--seeds', '1,x', '--report-only', '--out', out);
+    expect(seeds.status).toBe(1);
+    expect(seeds.stderr).toContain('mstar: --seeds: seeds[1]: must be an integer');
+  }, 120_000);
+});

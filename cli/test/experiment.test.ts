@@ -1,0 +1,382 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commonV1, eventsV1, runV1 } from '@mstar/contracts';
+import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  loadExperiment,
+  meanStd,
+  parseExperiment,
+  parseSeedList,
+  planRuns,
+  readResult,
+  runDir,
+  runExperiment,
+  summarise,
+  sweepPoints,
+  writeReport,
+  writeResult,
+  type Experiment,
+  type RunFunction,
+  type RunResult,
+} from '../src/experiment/index.js';
+
+const SPECS = fileURLToPath(new URL('../../specs/', import.meta.url));
+const EXPERIMENTS = fileURLToPath(new URL('../../experiments/', import.meta.url));
+
+const parse = (text: string, name = 'exp'): Promise<Experiment> => parseExperiment(text, { name, source: `${name}.yaml`, dir: SPECS, readBase: (p) => readFile(p, 'utf8') });
+
+/** The error a promise rejects with. */
+async function rejection(promise: Promise<unknown>): Promise<InvalidArgumentError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(InvalidArgumentError);
+  return error as InvalidArgumentError;
+}
+
+const TWO_ROWS = `
+base: tiny.yaml
+seeds: [3, 4]
+rows:
+  - name: warm-up
+    warmup_of: a
+  - name: a
+    description: as tiny.yaml
+  - name: b
+    overrides:
+      intervalFraction: 0.5
+      temperature: { mode: STATIC, grid: { range: { min: 0.5, max: 0.7, step: 0.1 } } }
+`;
+
+describe('experiment definitions', () => {
+  it('resolve every row as base + overrides with the seed and name the experiment sets', async () => {
+    const exp = await parse(TWO_ROWS);
+    expect(exp.seeds).toEqual([3, 4]);
+    expect(exp.rows.map((r) => `${r.kind}:${r.name}`)).toEqual(['warmup:warm-up', 'run:a', 'run:b']);
+    const [, a, b] = exp.rows;
+    if (a?.kind !== 'run' || b?.kind !== 'run') throw new Error('rows a and b run');
+    const spec = b.specFor(4);
+    expect(spec.seed).toBe(4);
+    expect(spec.name).toBe('exp-b');
+    // camelCase and snake_case keys name the same setting; the rest of a mapping is the base's.
+    expect(spec.intervalFraction).toBe(0.5);
+    expect(spec.temperature.mode).toBe(runV1.TemperatureMode.STATIC);
+    expect(spec.temperature.retuneEvery).toBe(1);
+    expect(spec.temperature.rewardPassK).toBe(2);
+    // The grid is a oneof: the override's range replaces the base's list.
+    expect(spec.temperature.grid.grid).toEqual({ $case: 'range', value: { min: 0.5, max: 0.7, step: 0.1 } });
+    // The world stays the base's at every seed.
+    expect(a.specFor(3).world).toEqual(b.specFor(9).world);
+    expect(a.specFor(3).world?.worldSeed).toBe(1);
+  });
+
+  it('reject unknown keys, naming them', async () => {
+    expect((await rejection(parse('base: tiny.yaml\nrowz: []\n'))).field).toBe('rowz');
+    const row = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    overide: { top_p: 1 }\n'));
+    expect(row.field).toBe('rows[0].overide');
+    expect(row.message).toContain('known: name, description, base, overrides, warmup_of');
+  });
+
+  it('reject bad overrides with the run-spec field that is wrong', async () => {
+    const bad = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    overrides: { top_p: 2 }\n'));
+    expect(bad.field).toBe('rows[0].overrides.top_p');
+    expect(bad.message).toBe('exp.yaml: rows[0] (a) overrides: top_p: must be in (0, 1], got 2');
+    const unknown = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    overrides: { temprature: { mode: STATIC } }\n'));
+    expect(unknown.field).toBe('rows[1].overrides.temprature');
+    expect(unknown.message).toContain('unknown setting');
+    const mode = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    overrides: { temperature: { mode: HOT } }\n'));
+    expect(mode.field).toBe('rows[0].overrides.temperature.mode');
+    const seed = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    overrides: { seed: 5 }\n'));
+    expect(seed.field).toBe('rows[0].overrides.seed');
+  });
+
+  it('reject rows that cannot be run or compared', async () => {
+    expect((await rejection(parse('rows:\n  - name: a\n'))).field).toBe('rows[0].base');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: A b\n'))).field).toBe('rows[0].name');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: a\n'))).field).toBe('rows[1].name');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: w\n    warmup_of: nope\n  - name: a\n'))).field).toBe('rows[0].warmup_of');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: w\n    warmup_of: a\n    overrides: { top_p: 1 }\n  - name: a\n'))).field).toBe('rows[0].warmup_of');
+    const world = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    overrides: { world: { world_seed: 2 } }\n'));
+    expect(world.field).toBe('rows[1]');
+    expect(world.message).toContain('share one world');
+    expect((await rejection(parse('base: missing.yaml\nrows:\n  - name: a\n'))).field).toBe('base');
+    expect((await rejection(parse('base: tiny.yaml\nseeds: [1, x]\nrows:\n  - name: a\n'))).field).toBe('seeds[1]');
+  });
+
+  it('parse --seeds lists', () => {
+    expect(parseSeedList('1, 2,3')).toEqual([1, 2, 3]);
+    expect(() => parseSeedList('1,1')).toThrow('has duplicates');
+    expect(() => parseSeedList('1,-2')).toThrow('seeds[1]: must be an integer');
+    expect(() => parseSeedList('')).toThrow(InvalidArgumentError);
+  });
+
+  it('the shipped experiments load, and the paper table has the rows of the method notes', async () => {
+    const paper = await loadExperiment(join(EXPERIMENTS, 'paper-table.yaml'));
+    expect(paper.seeds).toEqual([1, 2, 3]);
+    expect(paper.rows.map((r) => r.name)).toEqual(['warm-up', 'rft-100', 'rest-em-100', 'continuous-100', 'continuous-25', 'random-2', 'prm-top-2', 'm-star-pass-at-k', 'm-star-reward-pass']);
+    const spec = (name: string) => {
+      const row = paper.rows.find((r) => r.name === name);
+      if (row?.kind !== 'run') throw new Error(`${name} runs`);
+      return row.specFor(1);
+    };
+    expect(spec('rft-100')).toMatchObject({ trainingMethod: runV1.TrainingMethod.RESTART_FROM_LAST, intervalFraction: 1, iterations: 2 });
+    expect(spec('rest-em-100')).toMatchObject({ trainingMethod: runV1.TrainingMethod.RESTART_FROM_INITIAL, intervalFraction: 1 });
+    expect(spec('continuous-25').selection.rule).toBe(runV1.SelectionRule.ALL_CORRECT);
+    expect(spec('continuous-25').temperature).toMatchObject({ mode: runV1.TemperatureMode.STATIC, staticTemperature: 1 });
+    expect(spec('random-2').selection).toMatchObject({ rule: runV1.SelectionRule.RANDOM_K, k: 2 });
+    expect(spec('m-star-pass-at-k').temperature.mode).toBe(runV1.TemperatureMode.BALANCER_PASS_AT_K);
+    expect(spec('m-star-reward-pass')).toMatchObject({ selection: { rule: runV1.SelectionRule.PRM_TOP_K, k: 2 }, temperature: { mode: runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K } });
+    // The same data in every row: the pool seen twice.
+    for (const row of paper.rows) if (row.kind === 'run') expect(row.specFor(1).intervalFraction * row.specFor(1).iterations).toBe(2);
+    const dynamics = await loadExperiment(join(EXPERIMENTS, 'temperature-dynamics.yaml'));
+    expect(dynamics.rows.map((r) => (r.kind === 'run' ? r.specFor(1).temperature.staticTemperature : 0))).toEqual([0.6, 1, 1.4]);
+    expect((await loadExperiment(join(EXPERIMENTS, 'tiny.yaml'))).rows).toHaveLength(3);
+  });
+});
+
+/** An IterationStats row with the numbers a test cares about. */
+const stats = (iteration: number, over: Partial<commonV1.IterationStats> = {}): commonV1.IterationStats =>
+  commonV1.IterationStats.fromPartial({ iteration, temperature: iteration === 0 ? 0 : 1, evalTemperature: 1, samplesPerPrompt: 8, rewardPassK: 2, datasetSize: 100, ...over });
+
+/** A succeeded run record with one row per iteration 0..n. */
+const runRecord = (runId: string, rows: commonV1.IterationStats[], state = runV1.RunState.SUCCEEDED): runV1.Run => runV1.Run.fromPartial({ runId, state, summary: rows });
+
+describe('running an experiment', () => {
+  let out: string;
+  beforeEach(async () => {
+    out = await mkdtemp(join(tmpdir(), 'mstar-experiment-'));
+  });
+  afterEach(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  /** A fake runLocal: records the calls and answers a small successful run (or what `answer` says). */
+  function fakeRunner(answer?: (runId: string) => runV1.Run | Error) {
+    const calls: string[] = [];
+    const run: RunFunction = async ({ specPath, outDir, runId }) => {
+      calls.push(runId);
+      expect(specPath).toBe(join(outDir, 'spec.yaml'));
+      await writeFile(join(outDir, 'services.log'), 'a run was here\n');
+      const result = answer?.(runId) ?? runRecord(runId, [stats(0, { greedyAccuracyInDomain: 0.2 }), stats(1, { greedyAccuracyInDomain: 0.3 })]);
+      if (result instanceof Error) throw result;
+      return { run: result, seconds: 12 };
+    };
+    return { calls, run };
+  }
+
+  it('runs seed by seed, then skips complete runs and redoes interrupted and failed ones from scratch', async () => {
+    const exp = await parse(TWO_ROWS);
+    const lines: string[] = [];
+    const log = (line: string): void => void lines.push(line);
+    const first = fakeRunner();
+    const outcome = await runExperiment({ experiment: exp, outDir: out, seeds: [3, 4], run: first.run, log });
+    expect(first.calls).toEqual(['exp-a-s3', 'exp-b-s3', 'exp-a-s4', 'exp-b-s4']);
+    expect(outcome).toEqual({ ran: 4, skipped: 0, failed: [] });
+    const stored = await readResult(runDir(out, 'b', 4));
+    expect(stored).toMatchObject({ row: 'b', seed: 4, runId: 'exp-b-s4', wallSeconds: 12 });
+    expect(stored.iterations.map((s) => s.greedyAccuracyInDomain)).toEqual([0.2, 0.3]);
+    expect(await readFile(join(runDir(out, 'b', 4), 'spec.yaml'), 'utf8')).toContain('interval_fraction: 0.5');
+    expect(lines.some((l) => l.includes('[4/4] b seed 4: done in 12 s; in-domain greedy 20.0% -> 30.0%'))).toBe(true);
+
+    // Everything complete: nothing runs.
+    const second = fakeRunner();
+    expect(await runExperiment({ experiment: exp, outDir: out, seeds: [3, 4], run: second.run, log })).toEqual({ ran: 0, skipped: 4, failed: [] });
+    expect(second.calls).toEqual([]);
+
+    // An interrupted run (no result.json, leftovers) is deleted and redone; one that fails is kept
+    // for inspection; a runner that throws does not stop the others.
+    const interrupted = runDir(out, 'a', 4);
+    await rm(join(interrupted, 'result.json'));
+    await writeFile(join(interrupted, 'half-written.bin'), 'x');
+    await rm(join(runDir(out, 'b', 3), 'result.json'));
+    await rm(join(runDir(out, 'a', 3), 'result.json'));
+    const third = fakeRunner((id) => (id === 'exp-b-s3' ? runRecord(id, [], runV1.RunState.FAILED) : id === 'exp-a-s3' ? new Error('boom') : runRecord(id, [stats(0)])));
+    const outcome3 = await runExperiment({ experiment: exp, outDir: out, seeds: [3, 4], run: third.run, log });
+    expect(third.calls).toEqual(['exp-a-s3', 'exp-b-s3', 'exp-a-s4']);
+    expect(outcome3.ran).toBe(1);
+    expect(outcome3.skipped).toBe(1);
+    expect(outcome3.failed).toEqual([
+      { row: 'a', seed: 3, error: 'boom' },
+      { row: 'b', seed: 3, error: 'run ended RUN_STATE_FAILED' },
+    ]);
+    expect((await readdir(interrupted)).sort()).toEqual(['result.json', 'services.log', 'spec.yaml']);
+    expect(lines.some((l) => l.includes('holds an unfinished run: deleted, redone from scratch'))).toBe(true);
+    expect(await readdir(runDir(out, 'b', 3))).not.toContain('result.json');
+
+    // --only: one row (a warm-up row runs the row it reads), one seed.
+    const fourth = fakeRunner();
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['warm-up'], run: fourth.run, log });
+    expect(fourth.calls).toEqual(['exp-a-s3']);
+    await expect(runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['c'], run: fourth.run, log })).rejects.toThrow('--only: c is not a row of exp');
+  });
+
+  it('refuses to resume over runs made from another spec', async () => {
+    const exp = await parse(TWO_ROWS);
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], run: fakeRunner().run, log: () => undefined });
+    const changed = await parse(TWO_ROWS.replace('intervalFraction: 0.5', 'intervalFraction: 0.75'));
+    const error = await runExperiment({ experiment: changed, outDir: out, seeds: [3], run: fakeRunner().run, log: () => undefined }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FailedPreconditionError);
+    expect((error as Error).message).toContain('was run with another spec than row b now defines at seed 3');
+    expect(planRuns(changed, out, [3]).map((p) => p.runId)).toEqual(['exp-a-s3', 'exp-b-s3']);
+  });
+});
+
+/** A hand-made completed run: in-domain greedy of v0 and of the final policy, and optional sweeps. */
+function result(row: string, seed: number, warm: number, final: number, selections: eventsV1.TemperatureSelected[] = []): RunResult {
+  return {
+    row,
+    seed,
+    runId: `exp-${row}-s${seed}`,
+    wallSeconds: 100 * seed,
+    spec: '',
+    iterations: [
+      stats(0, { greedyAccuracyInDomain: warm, greedyAccuracyOutOfDomain: warm / 2, greedyAccuracyValidation: warm, passAtK: 0.8, passAtKGap: 0.8 - warm, datasetSize: 48, wallSeconds: 30 }),
+      stats(1, { greedyAccuracyInDomain: (warm + final) / 2, temperature: 0.6 + 0.2 * seed, datasetSize: 10 * seed }),
+      stats(2, { greedyAccuracyInDomain: final, greedyAccuracyOutOfDomain: final / 2, greedyAccuracyValidation: final, passAtK: 0.7, rewardPassAtK: 0.5, passAtKGap: 0.7 - final, evalTemperature: 1.2 }),
+    ],
+    selections,
+  };
+}
+
+const sweep = (iteration: number, points: [number, number][]): eventsV1.TemperatureSelected =>
+  eventsV1.TemperatureSelected.fromPartial({
+    iteration,
+    temperature: 0.8,
+    mode: runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K,
+    swept: true,
+    sweep: { policy: { version: iteration - 1 }, samplesPerPrompt: 8, rewardPassK: 2, validationPrompts: 64, greedyAccuracy: 0.25, rows: points.map(([temperature, rp]) => ({ temperature, passAtK: 0.9, rewardPassAtK: rp, sampleAccuracy: 0.3 })) },
+  });
+
+describe('aggregation', () => {
+  it('mean and sample standard deviation', () => {
+    const s = meanStd([0.3, 0.4, 0.5]);
+    expect(s.mean).toBeCloseTo(0.4, 12);
+    expect(s.std).toBeCloseTo(0.1, 12);
+    expect(meanStd([0.25, undefined])).toEqual({ mean: 0.25, std: null, n: 1 });
+    expect(meanStd([])).toEqual({ mean: null, std: null, n: 0 });
+  });
+
+  it("a row's final numbers over seeds, the warm-up's, the gain paired by seed, and the curves", async () => {
+    const exp = await parse(TWO_ROWS);
+    const results = [result('a', 3, 0.2, 0.3), result('a', 4, 0.2, 0.4), result('a', 9, 0.3, 0.5), result('b', 4, 0.1, 0.2)];
+    const [warm, a, b] = summarise(exp, results, [3, 4, 9]);
+    expect(a).toMatchObject({ row: 'a', kind: 'run', warmup_of: null, seeds: [3, 4, 9], missing_seeds: [], final_iteration: 2, samples_per_prompt: 8, reward_pass_k: 2 });
+    expect(a?.id_greedy_mean).toBeCloseTo(0.4, 12);
+    expect(a?.id_greedy_std).toBeCloseTo(0.1, 12);
+    expect(a?.ood_greedy_mean).toBeCloseTo(0.2, 12);
+    expect(a?.ood_greedy_std).toBeCloseTo(0.05, 12);
+    expect(a?.warmup_id_greedy_mean).toBeCloseTo(0.7 / 3, 12);
+    // gains 0.1, 0.2, 0.2: mean 1/6, std sqrt(((1/15)^2 + 2 (1/30)^2) / 2)
+    expect(a?.id_greedy_gain_mean).toBeCloseTo(1 / 6, 12);
+    expect(a?.id_greedy_gain_std).toBeCloseTo(Math.sqrt((1 / 225 + 2 / 900) / 2), 12);
+    expect(a?.pass_at_k_mean).toBeCloseTo(0.7, 12);
+    expect(a?.reward_pass_at_k_std).toBeCloseTo(0, 12);
+    expect(a?.wall_seconds_mean).toBeCloseTo((300 + 400 + 900) / 3, 9);
+    expect(a?.per_seed.map((s) => [s.seed, s.id_greedy, s.warmup_id_greedy, s.final_temperature])).toEqual([
+      [3, 0.3, 0.2, 1.2],
+      [4, 0.4, 0.2, 1.2],
+      [9, 0.5, 0.3, 1.2],
+    ]);
+    expect(a?.per_iteration.map((it) => it.iteration)).toEqual([0, 1, 2]);
+    expect(a?.per_iteration[1]?.id_greedy_mean).toBeCloseTo((0.25 + 0.3 + 0.4) / 3, 12);
+    expect(a?.per_iteration[1]?.temperature_mean).toBeCloseTo((1.2 + 1.4 + 2.4) / 3, 12);
+    expect(a?.per_iteration[1]?.dataset_size_mean).toBeCloseTo(160 / 3, 12);
+    expect(a?.per_iteration[0]?.temperature_mean).toBeNull();
+    // The warm-up row is iteration 0 of its row.
+    expect(warm).toMatchObject({ row: 'warm-up', kind: 'warmup', warmup_of: 'a', seeds: [3, 4, 9], final_iteration: 0 });
+    expect(warm?.id_greedy_mean).toBeCloseTo(0.7 / 3, 12);
+    expect(warm?.per_seed.map((s) => s.wall_seconds)).toEqual([30, 30, 30]);
+    expect(warm?.per_iteration).toHaveLength(1);
+    // One seed: a mean, no spread; the seeds without a run are listed.
+    expect(b).toMatchObject({ seeds: [4], missing_seeds: [3, 9], id_greedy_mean: 0.2, id_greedy_std: null });
+  });
+
+  it('flattens the sweep tables, one point per temperature', () => {
+    const points = sweepPoints([result('a', 3, 0.2, 0.3, [sweep(1, [[0.6, 0.4], [1, 0.5]]), eventsV1.TemperatureSelected.fromPartial({ iteration: 2, temperature: 0.8, swept: false })])]);
+    expect(points).toEqual([
+      expect.objectContaining({ row: 'a', seed: 3, iteration: 1, policy_version: 0, mode: 'BALANCER_REWARD_PASS_AT_K', chosen_temperature: 0.8, temperature: 0.6, reward_pass_at_k: 0.4, validation_prompts: 64 }),
+      expect.objectContaining({ iteration: 1, temperature: 1, reward_pass_at_k: 0.5, pass_at_k: 0.9, sample_accuracy: 0.3 }),
+    ]);
+  });
+});
+
+describe('the report', () => {
+  let out: string;
+  beforeEach(async () => {
+    out = await mkdtemp(join(tmpdir(), 'mstar-report-'));
+  });
+  afterEach(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('writes summary.json, sweeps.json, table.md and one SVG per figure with every row that ran', async () => {
+    const exp = await parse(TWO_ROWS);
+    // Results as runs leave them (spec.yaml is what the row defines now, as on resume).
+    const { formatRunSpec } = await import('@mstar/runspec');
+    const put = async (r: RunResult): Promise<void> => {
+      const row = exp.rows.find((x) => x.name === r.row);
+      if (row?.kind !== 'run') throw new Error('a run row');
+      const dir = runDir(out, r.row, r.seed);
+      await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+      await writeResult(dir, { ...r, spec: formatRunSpec(row.specFor(r.seed)) });
+    };
+    await put(result('a', 3, 0.2, 0.3, [sweep(1, [[0.6, 0.4], [1, 0.5]])]));
+    await put(result('a', 4, 0.2, 0.5, [sweep(1, [[0.6, 0.6], [1, 0.7]])]));
+    await put(result('b', 3, 0.2, 0.25));
+
+    const report = await writeReport(exp, out, [3, 4]);
+    expect(report.files).toEqual([
+      'summary.json',
+      'sweeps.json',
+      'table.md',
+      'plots/greedy-in-domain.svg',
+      'plots/greedy-out-of-domain.svg',
+      'plots/pass-at-k.svg',
+      'plots/pass-at-k-gap.svg',
+      'plots/temperature.svg',
+      'plots/dataset-size.svg',
+      'plots/reward-pass-by-temperature.svg',
+    ]);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>[];
+    expect(summary.map((r) => [r['row'], r['seeds']])).toEqual([
+      ['warm-up', [3, 4]],
+      ['a', [3, 4]],
+      ['b', [3]],
+    ]);
+    expect(summary[1]?.['id_greedy_mean']).toBeCloseTo(0.4, 12);
+    expect(summary[1]?.['id_greedy_std']).toBeCloseTo(Math.SQRT2 / 10, 12);
+    expect(JSON.parse(await readFile(join(out, 'sweeps.json'), 'utf8'))).toHaveLength(4);
+
+    const table = await readFile(join(out, 'table.md'), 'utf8');
+    expect(table).toContain('| a | as tiny.yaml | 2/2 | 40.0 ± 14.1 | 20.0 ± 7.1 | 40.0 ± 14.1 | 70.0 ± 0.0 | 50.0 ± 0.0 | +20.0 ± 14.1 | 5.8 |');
+    expect(table).toContain('| b |  | 1/2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | +5.0 | 5.0 |');
+    expect(table).toContain('| warm-up |  | 2/2 | 20.0 ± 0.0 |');
+    expect(table).toContain('![greedy-in-domain.svg](plots/greedy-in-domain.svg)');
+
+    for (const file of report.files.filter((f) => f.endsWith('.svg'))) {
+      const svg = await readFile(join(out, file), 'utf8');
+      expect(svg.startsWith('<svg'), file).toBe(true);
+      expect(svg).toContain('</svg>');
+      if (file !== 'plots/reward-pass-by-temperature.svg') {
+        // The legend names each row that ran; one line (a path) per row.
+        expect(svg).toContain('>a</text>');
+        expect(svg).toContain('>b</text>');
+        expect(svg, file).not.toContain('>warm-up</text>');
+      }
+    }
+    const sweepsSvg = await readFile(join(out, 'plots/reward-pass-by-temperature.svg'), 'utf8');
+    expect(sweepsSvg).toContain('for iteration 1');
+    expect(sweepsSvg).toContain('Reward-Pass@2 %');
+
+    // Without sweeps the figure is gone, and the table says why.
+    await rm(join(out, 'runs', 'a'), { recursive: true });
+    const again = await writeReport(exp, out, [3, 4]);
+    expect(again.files).not.toContain('plots/reward-pass-by-temperature.svg');
+    expect(await readdir(join(out, 'plots'))).not.toContain('reward-pass-by-temperature.svg');
+    expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('No run swept temperatures');
+  }, 60_000);
+});
