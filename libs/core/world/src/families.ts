@@ -23,6 +23,13 @@ export interface Draft {
 }
 
 const CELLS = GRID * GRID;
+/**
+ * The world's difficulty knobs (calibrated so that the warm-up policy lands at 25-55% greedy, see
+ * @mstar/recipes): the largest count a question is planned around, and the largest count that a
+ * sum adds (sums stay at most 6). Scenes hold few distractors besides (in-domain at most 11 objects).
+ */
+const MAX_COUNT = 4;
+const MAX_ADDEND = 3;
 // Every possible object, position aside; distractors are drawn from filtered copies of these.
 const SHAPE_PROTOS: readonly ObjectAttributes[] = COLOURS.flatMap((colour) => SHAPES.map((shape): ObjectAttributes => ({ kind: 'shape', colour, shape })));
 const DIGIT_PROTOS: readonly ObjectAttributes[] = COLOURS.flatMap((colour) => DIGITS.map((digit): ObjectAttributes => ({ kind: 'digit', colour, digit })));
@@ -112,12 +119,19 @@ function bothPair(rng: Rng): [Subject, Subject] {
   ];
 }
 
-/** Counts (a, b) with the outcome a>b, a<b, a=b equally likely. */
-function comparedCounts(rng: Rng, max: number): [number, number] {
-  const base = rng.range(0, max - 2);
+/** Counts (a, b) up to MAX_COUNT with the outcome a>b, a<b, a=b equally likely. */
+function comparedCounts(rng: Rng): [number, number] {
+  const base = rng.range(0, MAX_COUNT - 2);
   const delta = rng.range(1, 2);
   const outcome = rng.int(3);
   return outcome === 0 ? [base + delta, base] : outcome === 1 ? [base, base + delta] : [base, base];
+}
+
+/** Counts (a, b) with a - b uniform over 0..MAX_COUNT-1 and a at most MAX_COUNT. */
+function differenceCounts(rng: Rng): [number, number] {
+  const d = rng.range(0, MAX_COUNT - 1);
+  const b = rng.range(0, MAX_COUNT - d);
+  return [b + d, b];
 }
 
 const colourOf = (s: Subject): Subject => ({ kind: 'shape', ...(s.colour !== undefined ? { colour: s.colour } : {}) });
@@ -133,10 +147,10 @@ function count(rng: Rng): Draft {
   let subject: Subject;
   if (type === 2) {
     subject = { kind: 'digit', colour: rng.pick(COLOURS) };
-    b.add(rng.range(0, 4), () => member(rng, subject)).digits(rng.range(0, 3), not(subject)).shapes(rng.range(2, 6));
+    b.add(rng.range(0, MAX_COUNT), () => member(rng, subject)).digits(rng.range(0, 1), not(subject)).shapes(rng.range(1, 3));
   } else {
     subject = type === 0 ? { kind: 'shape', colour: rng.pick(COLOURS) } : { kind: 'shape', shape: rng.pick(SHAPES) };
-    b.add(rng.range(0, 6), () => member(rng, subject)).shapes(rng.range(2, 6), not(subject)).digits(rng.range(0, 3));
+    b.add(rng.range(0, MAX_COUNT), () => member(rng, subject)).shapes(rng.range(1, 3), not(subject)).digits(rng.range(0, 1));
   }
   const scene = b.build();
   const n = countSubject(scene, subject);
@@ -150,11 +164,11 @@ function countBoth(rng: Rng): Draft {
   const ofColour: Subject = { kind: 'shape', colour };
   const ofShape: Subject = { kind: 'shape', shape };
   const scene = new SceneBuilder(rng)
-    .add(rng.range(0, 4), () => member(rng, target))
-    .shapes(rng.range(0, 3), (p) => p.colour === colour && !matchesSubject(p, target))
-    .shapes(rng.range(0, 3), (p) => p.colour !== colour && matchesSubject(p, ofShape))
-    .shapes(rng.range(1, 4), not(ofColour, ofShape))
-    .digits(rng.range(0, 2))
+    .add(rng.range(0, 3), () => member(rng, target))
+    .shapes(rng.range(0, 2), (p) => p.colour === colour && !matchesSubject(p, target))
+    .shapes(rng.range(0, 2), (p) => p.colour !== colour && matchesSubject(p, ofShape))
+    .shapes(rng.range(0, 2), not(ofColour, ofShape))
+    .digits(rng.range(0, 1))
     .build();
   const n = countSubject(scene, target);
   return {
@@ -171,14 +185,14 @@ function pairScene(rng: Rng, A: Subject, B: Subject, a: number, b: number): Scen
   return new SceneBuilder(rng)
     .add(a, () => member(rng, A))
     .add(b, () => member(rng, B))
-    .shapes(rng.range(1, 4), not(A, B))
-    .digits(rng.range(0, 2))
+    .shapes(rng.range(1, 2), not(A, B))
+    .digits(rng.range(0, 1))
     .build();
 }
 
 function compare(rng: Rng): Draft {
   const [A, B] = subjectPair(rng);
-  const [a0, b0] = comparedCounts(rng, 6);
+  const [a0, b0] = comparedCounts(rng);
   const scene = pairScene(rng, A, B, a0, b0);
   const a = countSubject(scene, A);
   const b = countSubject(scene, B);
@@ -193,8 +207,8 @@ function compare(rng: Rng): Draft {
 
 function difference(rng: Rng): Draft {
   const [A, B] = subjectPair(rng);
-  const b0 = rng.range(0, 4);
-  const scene = pairScene(rng, A, B, b0 + rng.range(0, 4), b0);
+  const [a0, b0] = differenceCounts(rng);
+  const scene = pairScene(rng, A, B, a0, b0);
   const a = countSubject(scene, A);
   const b = countSubject(scene, B);
   return {
@@ -209,7 +223,7 @@ function difference(rng: Rng): Draft {
 function totalTimes(rng: Rng): Draft {
   const [A, B] = subjectPair(rng);
   const factor = rng.range(2, 3);
-  const scene = pairScene(rng, A, B, rng.range(0, 5), rng.range(0, 5));
+  const scene = pairScene(rng, A, B, rng.range(0, MAX_ADDEND), rng.range(0, MAX_ADDEND));
   const a = countSubject(scene, A);
   const b = countSubject(scene, B);
   return {
@@ -226,8 +240,8 @@ function digitSum(rng: Rng, family: 'digit-sum' | 'digit-sum-long', k: number): 
   const subject: Subject = { kind: 'digit', colour };
   const scene = new SceneBuilder(rng)
     .add(k, () => member(rng, subject))
-    .digits(rng.range(0, 2), not(subject))
-    .shapes(rng.range(2, 6))
+    .digits(rng.range(0, 1), not(subject))
+    .shapes(rng.range(1, 3))
     .build();
   const values = scene.objects.filter((o) => matchesSubject(o, subject)).map((o) => (o.kind === 'digit' ? o.digit : 0));
   const steps = [listStep(colour, values)];
@@ -246,10 +260,10 @@ function bothPairScene(rng: Rng, A: Subject, B: Subject, a: number, b: number): 
   const scene = new SceneBuilder(rng)
     .add(a, () => member(rng, A))
     .add(b, () => member(rng, B))
-    .shapes(rng.range(0, 2), (p) => p.colour === A.colour && !matchesSubject(p, A))
-    .shapes(rng.range(0, 2), (p) => p.colour === B.colour && !matchesSubject(p, B))
-    .shapes(rng.range(1, 3), not(cA, cB))
-    .digits(rng.range(0, 2))
+    .shapes(rng.range(0, 1), (p) => p.colour === A.colour && !matchesSubject(p, A))
+    .shapes(rng.range(0, 1), (p) => p.colour === B.colour && !matchesSubject(p, B))
+    .shapes(rng.range(1, 2), not(cA, cB))
+    .digits(rng.range(0, 1))
     .build();
   const na = countSubject(scene, A);
   const nb = countSubject(scene, B);
@@ -263,7 +277,7 @@ function bothPairScene(rng: Rng, A: Subject, B: Subject, a: number, b: number): 
 
 function compareBoth(rng: Rng): Draft {
   const [A, B] = bothPair(rng);
-  const [a0, b0] = comparedCounts(rng, 5);
+  const [a0, b0] = comparedCounts(rng);
   const { scene, steps, a, b } = bothPairScene(rng, A, B, a0, b0);
   return {
     family: 'compare-both',
@@ -276,8 +290,7 @@ function compareBoth(rng: Rng): Draft {
 
 function pairArithmetic(rng: Rng, family: 'difference-both' | 'total-both', op: Operator): Draft {
   const [A, B] = bothPair(rng);
-  const b0 = rng.range(0, 3);
-  const a0 = op === '-' ? b0 + rng.range(0, 3) : rng.range(0, 3);
+  const [a0, b0] = op === '-' ? differenceCounts(rng) : [rng.range(0, MAX_ADDEND), rng.range(0, MAX_ADDEND)];
   const { scene, steps, a, b } = bothPairScene(rng, A, B, a0, b0);
   const question =
     op === '-'

@@ -6,8 +6,11 @@ export type Colour = (typeof COLOURS)[number];
 export const SHAPES = ['square', 'circle', 'triangle', 'cross'] as const;
 export type Shape = (typeof SHAPES)[number];
 
-/** Digits drawn as objects. Zero is left out: a sum over digits then always grows. */
-export const DIGITS = [1, 2, 3, 4, 5, 6, 7, 8, 9] as const;
+/**
+ * Digits drawn as objects. Zero is left out: a sum over digits then always grows. The font has
+ * 1-9; the world uses 1-6 so that digit reading and the sums stay learnable by the warm-up.
+ */
+export const DIGITS = [1, 2, 3, 4, 5, 6] as const;
 
 /** The image is a GRID x GRID board of CELL-pixel cells: one object per cell, one ViT patch per cell. */
 export const GRID = 4;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   COMPOSE_FAMILIES,
+  DIGITS,
   FAMILIES,
   IN_DOMAIN_FAMILIES,
   SPLITS,
@@ -131,7 +132,23 @@ describe('generated problems', () => {
     expect(equal).toBeGreaterThan(0.2);
     expect(equal).toBeLessThan(0.5);
     for (const p of compare) expect(p.choices).toContain(p.answer);
-    expect(new Set(train.filter((p) => p.family === 'count').map((p) => p.answer)).size).toBeGreaterThanOrEqual(6);
+    // Counts are planned uniformly over 0-4 (sums over 0-6, differences 0-3), digits are 1-6.
+    const answers = (family: string): number[] => [...new Set(train.filter((p) => p.family === family).map((p) => Number(p.answer)))].sort((x, y) => x - y);
+    expect(answers('count')).toEqual([0, 1, 2, 3, 4]);
+    expect(answers('count-both')).toEqual([0, 1, 2, 3]);
+    expect(answers('difference')).toEqual([0, 1, 2, 3]);
+    expect(answers('total-times')).toEqual([0, 2, 3, 4, 6, 8, 9, 10, 12, 15, 18]);
+    expect(Math.min(...answers('digit-sum'))).toBe(2);
+    expect(Math.max(...answers('digit-sum'))).toBeLessThanOrEqual(18);
+    for (const p of all) for (const o of p.scene.objects) if (o.kind === 'digit') expect(DIGITS).toContain(o.digit);
+  });
+
+  it('keep in-domain scenes small and the compose scenes a little more crowded', () => {
+    const most = (problems: readonly Problem[]): number => Math.max(...problems.map((p) => p.scene.objects.length));
+    expect(most(splits.train)).toBe(11);
+    expect(most(splits['test-ood-style'])).toBeLessThanOrEqual(11);
+    expect(most(splits['test-ood-compose'])).toBeGreaterThan(11);
+    expect(most(splits['test-ood-compose'])).toBeLessThanOrEqual(13);
   });
 
   it('cover every family name', () => {

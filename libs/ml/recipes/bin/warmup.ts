@@ -15,10 +15,10 @@ import type { EvalProgress, EvaluationResult } from '../src/index.js';
 
 const { values } = parseArgs({
   options: {
-    examples: { type: 'string', default: '1800' },
+    examples: { type: 'string', default: '2400' },
     epochs: { type: 'string', default: '2' },
     batch: { type: 'string', default: '16' },
-    lr: { type: 'string', default: '0.001' },
+    lr: { type: 'string', default: '0.0005' },
     schedule: { type: 'string', default: 'cosine' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
