@@ -136,8 +136,8 @@ describe('generated server and client over a real grpc-js channel', () => {
   });
 
   const prompts: commonV1.Prompt[] = [
-    { promptId: 'pool/1', image: Buffer.from([0x89, 0x50, 0x4e, 0x47]), question: 'How many circles?' },
-    { promptId: 'pool/2', image: Buffer.from([0xff, 0xd8, 0xff]), question: 'Which is larger?' },
+    { promptId: 'pool/1', image: Buffer.from([0x89, 0x50, 0x4e, 0x47]), question: 'How many circles?', responsePrefix: '' },
+    { promptId: 'pool/2', image: Buffer.from([0xff, 0xd8, 0xff]), question: 'Which is larger?', responsePrefix: 'the larger one is\n\n' },
   ];
 
   it('streams one Generate response per sequence', async () => {
