@@ -1,4 +1,5 @@
-import { commonV1, eventsV1, eventSubjectFilter, policyV1 } from '@mstar/contracts';
+import { followCheckpoints } from '@mstar/bootstrap';
+import { commonV1, policyV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
 import type { Consumer, EventBus } from '@mstar/events';
 import { loadProtoPackageDefinition, startGrpcServer } from '@mstar/grpc';
@@ -35,11 +36,6 @@ export interface RunningPolicyInference {
   readonly registry: ModelRegistry;
   /** Drains in-flight calls, then stops the server, the event consumer and the workers. Idempotent. */
   close(): Promise<void>;
-}
-
-/** A durable name may hold letters, digits, `_` and `-` only. */
-function durableName(replicaId: string): string {
-  return `${SERVICE_NAME}-${replicaId.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 }
 
 /**
@@ -123,20 +119,13 @@ export async function startPolicyInference(options: StartPolicyInferenceOptions)
       await registry.load({ runId, version: config.INITIAL_VERSION }, config.INITIAL_CHECKPOINT);
     }
     if (options.bus !== undefined) {
-      consumer = await options.bus.consume<eventsV1.Event>({
-        durable: durableName(config.REPLICA_ID),
-        subjects: eventSubjectFilter({ runId, kind: 'checkpointPublished' }),
-        decode: (data) => eventsV1.Event.decode(data),
-        handler: async (event) => {
-          if (event.payload?.$case !== 'checkpointPublished') return;
-          const checkpoint = event.payload.value.checkpoint;
-          const ref = checkpoint?.ref;
-          if (checkpoint === undefined || ref === undefined || ref.kind !== commonV1.CheckpointKind.POLICY) return;
-          // A replayed older checkpoint would only evict newer versions from the retained set.
-          const newest = registry.current()?.ref.version;
-          if (newest !== undefined && ref.version < newest) return;
-          await registry.load({ runId: ref.runId, version: ref.version }, checkpoint.artifactPrefix);
-        },
+      consumer = await followCheckpoints({
+        bus: options.bus,
+        runId,
+        kind: commonV1.CheckpointKind.POLICY,
+        service: SERVICE_NAME,
+        replicaId: config.REPLICA_ID,
+        registry,
       });
     }
   } catch (err) {
