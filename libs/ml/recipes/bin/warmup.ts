@@ -2,7 +2,8 @@
  * Warm-up (method stage 1) on the built-in benchmark: generates the world splits, trains the policy
  * with SFT on the gold CoT of the first --examples train problems, saves the checkpoint and
  * evaluates it (greedy, Pass@K at T) on validation and the in-domain test split.
- * Run from the root: npm run warmup -- [--examples N] [--seed S] [--out DIR] [--blank-images] ...
+ * Run from the root: npm run warmup -- [--examples N] [--seed S] [--out DIR] [--blank-images]
+ * [--families count,compare] (train and evaluate on those question families only) ...
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, saveCheckpoint } from '@mstar/models';
 import { buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
+import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, sftExamples, warmup } from '../src/index.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
 
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     'validation-size': { type: 'string', default: '250' },
     'test-size': { type: 'string', default: '1000' },
     'skip-test': { type: 'boolean', default: false },
+    families: { type: 'string' },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -50,8 +53,18 @@ const log = (fields: Record<string, unknown>): void => {
 const tokenizerFiles = buildWorldTokenizer();
 const tokenizer = createTokenizer(tokenizerFiles);
 const itemOptions = { blankImages };
-const train = generateSplit('train', { seed: worldSeed, size: num('examples') }).map((p) => itemFromProblem(p, itemOptions));
-const validation = generateSplit('validation', { seed: worldSeed, size: num('validation-size') }).map((p) => itemFromProblem(p, itemOptions));
+const families = values.families === undefined ? undefined : new Set(values.families.split(','));
+/** The first `size` problems of a split, of the chosen families only (the split is generated long enough to hold them). */
+const problems = (split: SplitName, size: number): Problem[] => {
+  if (families === undefined) return generateSplit(split, { seed: worldSeed, size });
+  for (let n = size * 4; ; n *= 2) {
+    const chosen = generateSplit(split, { seed: worldSeed, size: n }).filter((p) => families.has(p.family));
+    if (chosen.length >= size) return chosen.slice(0, size);
+    if (n > size * 1000) throw new Error(`--families ${values.families}: no such in-domain family (${size} problems wanted)`);
+  }
+};
+const train = problems('train', num('examples')).map((p) => itemFromProblem(p, itemOptions));
+const validation = problems('validation', num('validation-size')).map((p) => itemFromProblem(p, itemOptions));
 
 const t0 = performance.now();
 const trained = await warmup({
@@ -82,6 +95,7 @@ const settings = {
   seed,
   worldSeed,
   blankImages,
+  ...(families !== undefined ? { families: [...families] } : {}),
 };
 await saveCheckpoint(fsCheckpointIO(join(out, 'checkpoint')), {
   kind: 'policy',
@@ -111,7 +125,7 @@ const validationResult = await evaluate({ policy, items: validation, tokenizer, 
 log({ phase: 'validation', greedyAccuracy: validationResult.greedyAccuracy, passAtK: validationResult.passAtK });
 let testResult: EvaluationResult | undefined;
 if (!values['skip-test']) {
-  const test = generateSplit('test', { seed: worldSeed, size: num('test-size') }).map((p) => itemFromProblem(p, itemOptions));
+  const test = problems('test', num('test-size')).map((p) => itemFromProblem(p, itemOptions));
   testResult = await evaluate({ policy, items: test, tokenizer, ...evalOptions, onProgress: progress('test') });
 }
 const results = {

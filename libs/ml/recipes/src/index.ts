@@ -23,5 +23,7 @@ export { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmDat
 export type { PrmTrajectory, RunSplit } from './run.js';
 export { sft } from './warmup.js';
 export type { FreshOptimizer, SftOptions, SftProgress, SftResult } from './warmup.js';
-export { prmExamples, prmFeeds, prmLoss, prmResponseIds, trainPrm } from './prm.js';
-export type { PrmTrainingExample, PrmTrainOptions } from './prm.js';
+export { openPrmScorer, prmExamples, prmFeeds, prmLoss, prmResponseIds, trainPrm } from './prm.js';
+export type { PrmStepScorer, PrmTrainingExample, PrmTrainOptions } from './prm.js';
+export { prmQuality } from './prm-quality.js';
+export type { PrmQuality, ScoredPrompt } from './prm-quality.js';

@@ -115,6 +115,50 @@ export async function trainPrm(options: PrmTrainOptions): Promise<SftResult> {
   });
 }
 
+/** A PRM opened in this thread: the scores at every step boundary, one list per example, in step order. */
+export interface PrmStepScorer {
+  scoreSteps(examples: readonly Pick<PrmTrainingExample, 'prompt' | 'response' | 'pixels'>[]): Promise<number[][]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `prm_scores.onnx` of PRM weights in this thread. Batches are right-padded exactly as PRM
+ * training pads (`buildPrmBatch`), so scores are read where training reads labels.
+ */
+export async function openPrmScorer(options: { readonly config: ModelConfig; readonly weights: ModelWeights; readonly separatorId: number; readonly batchSize?: number; readonly device?: Device }): Promise<PrmStepScorer> {
+  const { config, separatorId } = options;
+  const size = options.batchSize ?? 16;
+  const graph = exportOnnx(config, 'prm', options.weights).get(ONNX_FILES.prmScores)!;
+  const session = await createSession(graph, { device: options.device ?? 'cpu', intraOpThreads: 2 });
+  return {
+    async scoreSteps(examples) {
+      const out: number[][] = [];
+      for (let first = 0; first < examples.length; first += size) {
+        const rows = examples.slice(first, first + size);
+        const batch = buildPrmBatch(
+          rows.map((r) => ({ ...r, labels: new Array<number>(stepBoundaries(r.response, separatorId).length).fill(0) })),
+          config,
+          separatorId,
+          'right',
+        );
+        const dims = [batch.batch, batch.seq];
+        const result = await session.run(
+          {
+            [GRAPH_IO.pixelValues]: pixelFeed(rows, config),
+            [GRAPH_IO.inputIds]: { type: 'int64', dims, data: batch.inputIds },
+            [GRAPH_IO.attentionMask]: { type: 'int64', dims, data: batch.attentionMask },
+          },
+          [GRAPH_IO.scores],
+        );
+        const scores = result[GRAPH_IO.scores]!.data as Float32Array;
+        batch.boundaries.forEach((columns, r) => out.push(columns.map((column) => scores[r * batch.seq + column]!)));
+      }
+      return out;
+    },
+    close: () => session.release(),
+  };
+}
+
 /**
  * Mean binary cross-entropy per labelled step of PRM weights on examples, measured through the
  * inference graph (`prm_scores.onnx`: sigmoid scores read at the step boundaries), independently
@@ -128,38 +172,23 @@ export async function prmLoss(options: {
   readonly batchSize?: number;
   readonly device?: Device;
 }): Promise<number> {
-  const { config, examples, separatorId } = options;
+  const { examples } = options;
   checkRunSizes(examples.length, 1, options.batchSize ?? 16, 'PRM loss');
-  const graph = exportOnnx(config, 'prm', options.weights).get(ONNX_FILES.prmScores)!;
-  const session = await createSession(graph, { device: options.device ?? 'cpu', intraOpThreads: 2 });
-  const size = options.batchSize ?? 16;
+  const scorer = await openPrmScorer(options);
   let sum = 0;
   let count = 0;
   try {
-    for (let first = 0; first < examples.length; first += size) {
-      const rows = examples.slice(first, first + size);
-      const batch = buildPrmBatch(rows, config, separatorId, 'right');
-      const dims = [batch.batch, batch.seq];
-      const out = await session.run(
-        {
-          [GRAPH_IO.pixelValues]: pixelFeed(rows, config),
-          [GRAPH_IO.inputIds]: { type: 'int64', dims, data: batch.inputIds },
-          [GRAPH_IO.attentionMask]: { type: 'int64', dims, data: batch.attentionMask },
-        },
-        [GRAPH_IO.scores],
-      );
-      const scores = out[GRAPH_IO.scores]!.data as Float32Array;
-      batch.boundaries.forEach((columns, r) => {
-        columns.forEach((column, k) => {
-          const p = Math.min(1 - 1e-7, Math.max(1e-7, scores[r * batch.seq + column]!));
-          const y = rows[r]!.labels[k]!;
-          sum -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
-          count++;
-        });
+    const scores = await scorer.scoreSteps(examples);
+    scores.forEach((row, r) => {
+      row.forEach((score, k) => {
+        const p = Math.min(1 - 1e-7, Math.max(1e-7, score));
+        const y = examples[r]!.labels[k]!;
+        sum -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
+        count++;
       });
-    }
+    });
   } finally {
-    await session.release();
+    await scorer.close();
   }
   return sum / count;
 }
