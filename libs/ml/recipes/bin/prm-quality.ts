@@ -55,7 +55,8 @@ try {
   for (const [i, item] of items.entries()) {
     const responses = sampled.samples![i]!.sampled[0]!.responses.map((r) => r.text);
     const pixels = preprocessImage(item.image, prm.config);
-    const rows = responses.map((text) => ({ prompt: promptIds(tokenizer, item.question), response: prmResponseIds(tokenizer, text), pixels }));
+    const prompt = promptIds(tokenizer, item.question);
+    const rows = responses.map((text) => ({ prompt, response: prmResponseIds(tokenizer, text), pixels }));
     const withSteps = rows.filter((r) => r.response.length > 0);
     const scores = withSteps.length > 0 ? await scorer.scoreSteps(withSteps) : [];
     let next = 0;

@@ -28,6 +28,9 @@ const config = REFERENCE_CONFIG;
 const tokenizer = createTokenizer(buildWorldTokenizer());
 const rng = createRng(Number(values.seed));
 const fixedCell = values.cell === undefined ? undefined : Number(values.cell);
+if (fixedCell !== undefined && !(Number.isInteger(fixedCell) && fixedCell >= 0 && fixedCell < GRID * GRID)) {
+  throw new Error(`--cell must be an integer cell index 0..${GRID * GRID - 1} (row-major), got ${values.cell}`);
+}
 
 function item(id: string): EvalItem {
   const cell = fixedCell ?? rng.int(GRID * GRID);

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, saveCheckpoint } from '@mstar/models';
-import { buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
+import { IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, sftExamples, warmup } from '../src/index.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
@@ -54,13 +54,15 @@ const tokenizerFiles = buildWorldTokenizer();
 const tokenizer = createTokenizer(tokenizerFiles);
 const itemOptions = { blankImages };
 const families = values.families === undefined ? undefined : new Set(values.families.split(','));
+for (const family of families ?? []) {
+  if (!(IN_DOMAIN_FAMILIES as readonly string[]).includes(family)) throw new Error(`--families: ${family} is not an in-domain family (${IN_DOMAIN_FAMILIES.join(', ')})`);
+}
 /** The first `size` problems of a split, of the chosen families only (the split is generated long enough to hold them). */
 const problems = (split: SplitName, size: number): Problem[] => {
   if (families === undefined) return generateSplit(split, { seed: worldSeed, size });
   for (let n = size * 4; ; n *= 2) {
     const chosen = generateSplit(split, { seed: worldSeed, size: n }).filter((p) => families.has(p.family));
     if (chosen.length >= size) return chosen.slice(0, size);
-    if (n > size * 1000) throw new Error(`--families ${values.families}: no such in-domain family (${size} problems wanted)`);
   }
 };
 const train = problems('train', num('examples')).map((p) => itemFromProblem(p, itemOptions));

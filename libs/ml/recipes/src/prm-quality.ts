@@ -48,6 +48,7 @@ export interface PrmQuality {
 export function prmQuality(prompts: readonly ScoredPrompt[], aggregation: Aggregation = 'min'): PrmQuality {
   if (prompts.length === 0) throw new RecipeConfigError('PRM quality needs at least one prompt', { field: 'prompts' });
   const k = prompts[0]!.responses.length;
+  if (k === 0) throw new RecipeConfigError('PRM quality needs at least one response per prompt', { field: 'prompts' });
   const scores: number[] = [];
   const stepCorrect: boolean[] = [];
   const prefixCorrect: boolean[] = [];

@@ -36,11 +36,16 @@ describe('prmQuality', () => {
   });
 
   it('uses the aggregation it is given and rejects mismatched score lists', () => {
-    const two = formatCot([...splitSteps(a.cot), '1 + 1 = 2.'], a.answer);
-    const input = [{ problem: a, responses: [two, a.cot], stepScores: [[0.9, 0.05], [0.5]] }];
+    // A wrong two-step response scored [0.9, 0.3] against the gold chain scored [0.5]: min and last
+    // (0.3) prefer the gold chain, mean (0.6) the wrong one.
+    const two = formatCot([...splitSteps(a.cot), '1 + 1 = 2.'], String(off(a)));
+    const input = [{ problem: a, responses: [two, a.cot], stepScores: [[0.9, 0.3], [0.5]] }];
     expect(prmQuality(input, 'min').bestOfK.prm).toBe(1);
-    expect(prmQuality(input, 'mean').bestOfK.prm).toBe(1);
+    expect(prmQuality(input, 'last').bestOfK.prm).toBe(1);
+    expect(prmQuality(input, 'mean').bestOfK.prm).toBe(0);
     expect(() => prmQuality([{ problem: a, responses: [a.cot], stepScores: [[0.5, 0.5]] }])).toThrow(/2 step scores for 1 steps/);
     expect(() => prmQuality([])).toThrow(/at least one prompt/);
+    expect(() => prmQuality([{ problem: a, responses: [], stepScores: [] }])).toThrow(/at least one response/);
+    expect(() => prmQuality([input[0]!, { problem: b, responses: [b.cot], stepScores: [[0.5]] }])).toThrow(/1 responses and 1 score lists, expected 2/);
   });
 });
