@@ -7,6 +7,7 @@ import {
   decodeDatasetRecords,
   decodePrmData,
   modelConfigOf,
+  pretrainVision,
   prmExamples,
   runItems,
   sft,
@@ -114,13 +115,28 @@ async function loadComplete(deps: StageDeps, runId: string, target: CheckpointTa
   return loadCheckpoint(storeCheckpointIO(deps.artifacts, checkpointPrefix(runId, target)), { kind: target.kind });
 }
 
-/** Stage 1: SFT of fresh weights on the gold CoT of the first `warmup.examples` pool items -> policy v0. */
+/**
+ * Stage 1: fresh weights, their vision tower pretrained for `warmup.vision_pretraining_steps` (when
+ * > 0), then SFT on the gold CoT of the first `warmup.examples` pool items -> policy v0.
+ */
 export async function trainWarmup(deps: StageDeps, run: StageRun): Promise<StageOutput> {
   const { spec } = run;
   const config = modelConfigOf(spec.model.preset);
   const tokenizerFiles = buildWorldTokenizer();
   const tokenizer = createTokenizer(tokenizerFiles);
   const items = deps.pool(spec.world).items.slice(0, spec.warmup.examples);
+  const fresh = initWeights(config, 'policy', deriveSeed(spec.seed, 'init', 'policy'));
+  const vision =
+    spec.warmup.visionPretrainingSteps > 0
+      ? await pretrainVision({
+          config,
+          steps: spec.warmup.visionPretrainingSteps,
+          seed: deriveSeed(spec.seed, 'train', 'vision'),
+          initialWeights: fresh,
+          runtime: deps.runtime,
+          signal: run.signal,
+        })
+      : undefined;
   // The warm-up recipe's schedule (linear ramp, cosine decay): the one the benchmark was calibrated with.
   const result = await warmup({
     config,
@@ -129,7 +145,7 @@ export async function trainWarmup(deps: StageDeps, run: StageRun): Promise<Stage
     batchSize: spec.warmup.batchSize,
     lr: spec.warmup.learningRate,
     seed: deriveSeed(spec.seed, 'train', 0),
-    initialWeights: initWeights(config, 'policy', deriveSeed(spec.seed, 'init', 'policy')),
+    initialWeights: vision?.weights ?? fresh,
     runtime: deps.runtime,
     signal: run.signal,
     onProgress: run.onProgress,

@@ -1,9 +1,9 @@
 import { commonV1 } from '@mstar/contracts';
 import { createInProcessBus } from '@mstar/events';
 import { deriveSeed } from '@mstar/metrics';
-import { paramSpecs, TINY_CONFIG, type Checkpoint } from '@mstar/models';
+import { initWeights, paramSpecs, TINY_CONFIG, VISION_PREFIX, type Checkpoint } from '@mstar/models';
 import { ParamLayout } from '@mstar/optim';
-import { sft, sftExamples, type SftOptions } from '@mstar/recipes';
+import { pretrainVision, sft, sftExamples, warmup, type SftOptions } from '@mstar/recipes';
 import { createInMemoryRunStore } from '@mstar/stores';
 import { decodeCheckpoint } from '@mstar/training';
 import { createWorldTokenizer } from '@mstar/world';
@@ -126,5 +126,36 @@ describe('training methods', () => {
     // Same seed, same warm-up: every run's v0 is the same policy.
     const other = await readCheckpoint(artifacts.store, 'runs/run-continuous/checkpoints/policy/v0', 'policy');
     expect(sameWeights(other.weights, v[0]!.weights)).toBe(true);
+  }, 120_000);
+
+  test('vision_pretraining_steps: v0 is the warm-up SFT of a policy whose vision tower was pretrained first', async () => {
+    const runId = 'run-vision';
+    const spec = tinySpec({ warmup: '{ examples: 24, epochs: 1, learning_rate: 0.003, batch_size: 8, vision_pretraining_steps: 4 }' });
+    await createRunRecord(runStore, runId, spec);
+    await publishEvent(recorded.bus, runId, runStarted(spec));
+    await until(() => recorded.checkpoints().some((c) => c.ref?.runId === runId), 60_000, `v0 of ${runId}`);
+    const v0 = await readCheckpoint(artifacts.store, `runs/${runId}/checkpoints/policy/v0`, 'policy');
+    const runtime = { kind: 'session', intraOpThreads: 1 } as const;
+    const vision = await pretrainVision({
+      config: TINY_CONFIG,
+      steps: 4,
+      seed: deriveSeed(spec.seed, 'train', 'vision'),
+      initialWeights: initWeights(TINY_CONFIG, 'policy', deriveSeed(spec.seed, 'init', 'policy')),
+      runtime,
+    });
+    const expected = await warmup({
+      config: TINY_CONFIG,
+      examples: sftExamples(pool.slice(0, 24), createWorldTokenizer(), TINY_CONFIG),
+      epochs: 1,
+      batchSize: 8,
+      lr: 0.003,
+      seed: deriveSeed(spec.seed, 'train', 0),
+      initialWeights: vision.weights,
+      runtime,
+    });
+    expect(sameWeights(v0.weights, expected.weights)).toBe(true);
+    const plain = await readCheckpoint(artifacts.store, 'runs/run-continuous/checkpoints/policy/v0', 'policy');
+    const patch = `${VISION_PREFIX}embeddings.patch_embedding.weight`;
+    expect(sameWeights(new Map([[patch, v0.weights.get(patch)!]]), new Map([[patch, plain.weights.get(patch)!]]))).toBe(false);
   }, 120_000);
 });

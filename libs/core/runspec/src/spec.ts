@@ -79,6 +79,7 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   intIn(warmup.epochs, 'warmup.epochs', 1, 1000);
   positive(warmup.learningRate, 'warmup.learning_rate');
   intIn(warmup.batchSize, 'warmup.batch_size', 1, 4096);
+  intIn(warmup.visionPretrainingSteps, 'warmup.vision_pretraining_steps', 0, 100_000);
   const prm = present(spec.prm, 'prm');
   intIn(prm.prompts, 'prm.prompts', 1, world.poolSize);
   intIn(prm.samplesPerPrompt, 'prm.samples_per_prompt', 1, MAX_SAMPLES);

@@ -13,7 +13,7 @@ export const RUN_SPEC_KEYS = {
   seed: true,
   model: { preset: 'MODEL_PRESET_' },
   world: { poolSize: true, validationSize: true, inDomainTestSize: true, outOfDomainTestSize: true, worldSeed: true },
-  warmup: { examples: true, epochs: true, learningRate: true, batchSize: true },
+  warmup: { examples: true, epochs: true, learningRate: true, batchSize: true, visionPretrainingSteps: true },
   prm: { prompts: true, samplesPerPrompt: true, rolloutsPerStep: true, epochs: true, learningRate: true, batchSize: true },
   iterations: true,
   trainingMethod: 'TRAINING_METHOD_',

@@ -100,6 +100,7 @@ describe('parseRunSpec', () => {
     [minimal({ temperature: { grid: { list: { values: [0.5, -1] } } } }), 'temperature.grid.list.values[1]'],
     [minimal({ temperature: { grid: { range: { min: 1, max: 0.5, step: 0.1 } } } }), 'temperature.grid.range.max'],
     [minimal({ warmup: { examples: 500 } }), 'warmup.examples'],
+    [minimal({ warmup: { vision_pretraining_steps: 100001 } }), 'warmup.vision_pretraining_steps'],
     [minimal({ optimizer: { schedule: 'COSINE', warmup_steps: 10, decay_steps: 5 } }), 'optimizer.decay_steps'],
     [minimal({ evaluation: { splits: ['IN_DOMAIN', 'IN_DOMAIN'] } }), 'evaluation.splits'],
     ['name: x', 'world'],

@@ -14,6 +14,7 @@ export {
 } from './scene.js';
 export type { Colour, DigitObject, ObjectAttributes, Scene, Shape, ShapeObject, Subject, WorldObject } from './scene.js';
 export { STYLES, decodePng, encodePng, renderScene } from './render.js';
+export { CELL_CLASSES, cellClass, cellLabels, randomScene } from './perception.js';
 export type { RgbImage, StyleName } from './render.js';
 export { COMPOSE_FAMILIES, FAMILIES, IN_DOMAIN_FAMILIES } from './families.js';
 export type { FamilyName } from './families.js';

@@ -1,5 +1,6 @@
 import { buildTrainingGraph, GraphBuilder, toModel, type GradientOptions, type TrainingGraph, type Value } from '@mstar/graph';
-import { textHeadDim, validateConfig, type ModelConfig } from './config.js';
+import { numImageTokens, textHeadDim, validateConfig, type ModelConfig } from './config.js';
+import { ModelConfigError } from './errors.js';
 import { embedTokens, imageFeatures, languageModel, lmHead, mergeImageFeaturesInGraph, positionIdsInGraph, scoreLogits } from './layers.js';
 import { checkWeights, ModelParams, paramSpecs, type ModelKind, type ModelWeights } from './params.js';
 
@@ -168,6 +169,29 @@ export function buildPrmTrainingGraph(config: ModelConfig, options: GradientOpti
     training: buildTrainingGraph(g, { ...options, loss }),
     dataInputs: [GRAPH_IO.pixelValues, GRAPH_IO.inputIds, GRAPH_IO.attentionMask, GRAPH_IO.targets, GRAPH_IO.lossWeights],
   };
+}
+
+/** The parameter of the vision pretraining head (not part of the policy: dropped after pretraining). */
+export const VISION_PRETRAINING_HEAD = 'vision_pretraining_head.weight';
+
+/**
+ * Vision-encoder pretraining (what a VLM's vision tower gets before the language model ever sees
+ * it): the vision tower and projector, then a linear head classifying every image feature into
+ * `classes` (inputs pixel_values, targets int64 [batch, patches], loss_weights float [batch,
+ * patches]; loss = sum(w * CE) / sum(w)). Its parameters are the policy's vision and projector
+ * weights plus VISION_PRETRAINING_HEAD [classes, text hidden].
+ */
+export function buildVisionPretrainingGraph(config: ModelConfig, classes: number): ModelTrainingGraph {
+  validateConfig(config);
+  if (!Number.isInteger(classes) || classes < 2) throw new ModelConfigError([`vision pretraining needs at least 2 classes, got ${classes}`]);
+  const g = new GraphBuilder('vision_pretrain');
+  const features = imageFeatures(g, config, params(g, config, 'policy'), pixelInput(g, config));
+  const head = g.param(VISION_PRETRAINING_HEAD, [classes, config.text.hiddenSize], { init: { kind: 'normal', std: 0.02 } });
+  const patches = numImageTokens(config);
+  const targets = g.input(GRAPH_IO.targets, 'int64', ['batch', patches]);
+  const weights = g.input(GRAPH_IO.lossWeights, 'float32', ['batch', patches]);
+  const loss = g.tokenCrossEntropy(g.matmul(features, g.transpose(head, [1, 0])), targets, { weights, reduction: 'mean' });
+  return { graph: g, training: buildTrainingGraph(g, { loss }), dataInputs: [GRAPH_IO.pixelValues, GRAPH_IO.targets, GRAPH_IO.lossWeights] };
 }
 
 /**

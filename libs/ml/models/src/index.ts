@@ -6,6 +6,7 @@ export type { ModelKind, ModelWeights, ParamSpec } from './params.js';
 export {
   GRAPH_IO,
   ONNX_FILES,
+  VISION_PRETRAINING_HEAD,
   buildDecoderGraph,
   buildEmbedTokensGraph,
   buildPolicyForwardGraph,
@@ -13,6 +14,7 @@ export {
   buildPrmScoringGraph,
   buildPrmTrainingGraph,
   buildVisionEncoderGraph,
+  buildVisionPretrainingGraph,
   exportOnnx,
 } from './graphs.js';
 export type { ModelTrainingGraph } from './graphs.js';

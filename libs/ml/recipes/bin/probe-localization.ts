@@ -6,14 +6,15 @@
  * token); without it the object is in a random cell of the 4x4 grid, so the decoder must find the
  * one image token that differs. Run from the root:
  *   npm run probe:localization -- [--examples 3200] [--cell 0] [--lr 0.0005] [--seed 1]
+ *   [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision)
  * Progress goes to stderr; the last stdout line is the JSON.
  */
 import { parseArgs } from 'node:util';
 import { createRng } from '@mstar/metrics';
-import { REFERENCE_CONFIG } from '@mstar/models';
+import { REFERENCE_CONFIG, initWeights } from '@mstar/models';
 import { COLOURS, DIGITS, GRID, SHAPES, buildWorldTokenizer, createTokenizer, renderScene } from '@mstar/world';
 import type { WorldObject } from '@mstar/world';
-import { evaluate, sftExamples, warmup } from '../src/index.js';
+import { evaluate, pretrainVision, sftExamples, warmup } from '../src/index.js';
 import type { EvalItem } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     cell: { type: 'string' },
     lr: { type: 'string', default: '0.0005' },
     seed: { type: 'string', default: '1' },
+    'vision-pretraining-steps': { type: 'string', default: '0' },
   },
 });
 const config = REFERENCE_CONFIG;
@@ -43,8 +45,11 @@ function item(id: string): EvalItem {
 
 const train = Array.from({ length: Number(values.examples) }, (_, i) => item(`train-${i}`));
 const heldOut = Array.from({ length: 200 }, (_, i) => item(`test-${i}`));
+const visionSteps = Number(values['vision-pretraining-steps']);
+const vision = visionSteps > 0 ? await pretrainVision({ config, steps: visionSteps, seed: Number(values.seed), initialWeights: initWeights(config, 'policy', Number(values.seed)) }) : undefined;
 const trained = await warmup({
   config,
+  ...(vision !== undefined ? { initialWeights: vision.weights } : {}),
   examples: sftExamples(train, tokenizer, config),
   epochs: 1,
   batchSize: 16,
@@ -61,6 +66,7 @@ console.log(
   JSON.stringify({
     command: `npm run probe:localization -- ${process.argv.slice(2).join(' ')}`.trim(),
     placement: fixedCell === undefined ? 'random cell' : `cell ${fixedCell}`,
+    visionPretrainingSteps: visionSteps,
     steps: trained.steps,
     lastEpochLoss: trained.lastEpochLoss,
     exact: result.greedyAccuracy,

@@ -3,16 +3,17 @@
  * with SFT on the gold CoT of the first --examples train problems, saves the checkpoint and
  * evaluates it (greedy, Pass@K at T) on validation and the in-domain test split.
  * Run from the root: npm run warmup -- [--examples N] [--seed S] [--out DIR] [--blank-images]
- * [--families count,compare] (train and evaluate on those question families only) ...
+ * [--families count,compare] (train and evaluate on those question families only)
+ * [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision) ...
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, saveCheckpoint } from '@mstar/models';
+import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, saveCheckpoint } from '@mstar/models';
 import { IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
-import { evaluate, itemFromProblem, sftExamples, warmup } from '../src/index.js';
+import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     'test-size': { type: 'string', default: '1000' },
     'skip-test': { type: 'boolean', default: false },
     families: { type: 'string' },
+    'vision-pretraining-steps': { type: 'string', default: '0' },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -69,8 +71,22 @@ const train = problems('train', num('examples')).map((p) => itemFromProblem(p, i
 const validation = problems('validation', num('validation-size')).map((p) => itemFromProblem(p, itemOptions));
 
 const t0 = performance.now();
+const visionSteps = num('vision-pretraining-steps');
+const vision =
+  visionSteps > 0
+    ? await pretrainVision({
+        config,
+        steps: visionSteps,
+        seed,
+        initialWeights: initWeights(config, 'policy', seed),
+        onProgress: (e) => {
+          if (e.step % 25 === 0 || e.step === e.totalSteps) log({ phase: 'vision-pretraining', step: e.step, of: e.totalSteps, loss: +e.loss.toFixed(4) });
+        },
+      })
+    : undefined;
 const trained = await warmup({
   config,
+  ...(vision !== undefined ? { initialWeights: vision.weights } : {}),
   examples: sftExamples(train, tokenizer, config),
   epochs: num('epochs'),
   batchSize: num('batch'),
@@ -84,7 +100,7 @@ const trained = await warmup({
   },
 });
 const trainSeconds = (performance.now() - t0) / 1000;
-log({ phase: 'trained', steps: trained.steps, firstLoss: trained.firstLoss, lastEpochLoss: trained.lastEpochLoss, seconds: trainSeconds });
+log({ phase: 'trained', visionPretrainingSteps: visionSteps, steps: trained.steps, firstLoss: trained.firstLoss, lastEpochLoss: trained.lastEpochLoss, seconds: trainSeconds });
 
 await mkdir(out, { recursive: true });
 const settings = {
@@ -97,6 +113,7 @@ const settings = {
   seed,
   worldSeed,
   blankImages,
+  visionPretrainingSteps: visionSteps,
   ...(families !== undefined ? { families: [...families] } : {}),
 };
 await saveCheckpoint(fsCheckpointIO(join(out, 'checkpoint')), {

@@ -26,4 +26,6 @@ export type { FreshOptimizer, SftOptions, SftProgress, SftResult } from './warmu
 export { openPrmScorer, prmExamples, prmFeeds, prmLoss, prmResponseIds, trainPrm } from './prm.js';
 export type { PrmStepScorer, PrmTrainingExample, PrmTrainOptions } from './prm.js';
 export { prmQuality } from './prm-quality.js';
+export { pretrainVision } from './vision.js';
+export type { VisionPretrainingOptions, VisionPretrainingResult } from './vision.js';
 export type { PrmQuality, ScoredPrompt } from './prm-quality.js';

@@ -244,8 +244,17 @@ export interface EpochLoop<E> {
   readonly onProgress?: ((event: SftProgress) => void) | undefined;
 }
 
-/** Opens a trainer on a model training graph from a run start (restoring the optimizer when resuming). */
-export async function openTrainer(graph: ModelTrainingGraph, start: RunStart, optimizer: FreshOptimizer, runtime: TrainerRuntime | undefined): Promise<Trainer> {
+/**
+ * Opens a trainer on a model training graph from a run start (restoring the optimizer when
+ * resuming). `tokensOf` counts a batch's tokens (default: the real tokens of its attention mask).
+ */
+export async function openTrainer(
+  graph: ModelTrainingGraph,
+  start: RunStart,
+  optimizer: FreshOptimizer,
+  runtime: TrainerRuntime | undefined,
+  tokensOf: (feeds: Feeds) => number = realTokens,
+): Promise<Trainer> {
   const clipNorm = optimizer.clipNorm ?? 1;
   const trainer = await createTrainer({
     model: graph.graph,
@@ -254,7 +263,7 @@ export async function openTrainer(graph: ModelTrainingGraph, start: RunStart, op
     optimizer: { schedule: optimizer.schedule, weightDecay: optimizer.weightDecay ?? 0.01, noDecay },
     ...(clipNorm > 0 ? { clipNorm } : {}),
     runtime: runtime ?? { kind: 'session', device: 'cpu', intraOpThreads: 2 },
-    tokensOf: realTokens,
+    tokensOf,
   });
   if (start.resume !== undefined) {
     try {

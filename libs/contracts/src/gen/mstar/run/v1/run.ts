@@ -461,6 +461,13 @@ export interface WarmupSettings {
   learningRate: number;
   /** Examples per optimizer step, at least 1. */
   batchSize: number;
+  /**
+   * Steps of vision-encoder pretraining before the SFT (0: none): the vision tower and projector
+   * learn to classify every image cell (empty, or its colour and shape or digit) on random scenes
+   * that ask no question, 32 images per step at lr 1e-3, as a VLM's vision tower is pretrained
+   * before it meets the language model.
+   */
+  visionPretrainingSteps: number;
 }
 
 /** Stage 2: Monte-Carlo step labels from the warm-up policy, then PRM training. */
@@ -1221,7 +1228,7 @@ export const WorldSettings: MessageFns<WorldSettings> = {
 };
 
 function createBaseWarmupSettings(): WarmupSettings {
-  return { examples: 0, epochs: 0, learningRate: 0, batchSize: 0 };
+  return { examples: 0, epochs: 0, learningRate: 0, batchSize: 0, visionPretrainingSteps: 0 };
 }
 
 export const WarmupSettings: MessageFns<WarmupSettings> = {
@@ -1237,6 +1244,9 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     }
     if (message.batchSize !== 0) {
       writer.uint32(32).uint32(message.batchSize);
+    }
+    if (message.visionPretrainingSteps !== 0) {
+      writer.uint32(40).uint32(message.visionPretrainingSteps);
     }
     return writer;
   },
@@ -1286,6 +1296,14 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
             message.batchSize = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.visionPretrainingSteps = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1312,6 +1330,11 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
         : isSet(object.batch_size)
         ? globalThis.Number(object.batch_size)
         : 0,
+      visionPretrainingSteps: isSet(object.visionPretrainingSteps)
+        ? globalThis.Number(object.visionPretrainingSteps)
+        : isSet(object.vision_pretraining_steps)
+        ? globalThis.Number(object.vision_pretraining_steps)
+        : 0,
     };
   },
 
@@ -1329,6 +1352,9 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     if (message.batchSize !== 0) {
       obj.batchSize = Math.round(message.batchSize);
     }
+    if (message.visionPretrainingSteps !== 0) {
+      obj.visionPretrainingSteps = Math.round(message.visionPretrainingSteps);
+    }
     return obj;
   },
 
@@ -1341,6 +1367,7 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     message.epochs = object.epochs ?? 0;
     message.learningRate = object.learningRate ?? 0;
     message.batchSize = object.batchSize ?? 0;
+    message.visionPretrainingSteps = object.visionPretrainingSteps ?? 0;
     return message;
   },
 };
