@@ -172,7 +172,7 @@ export function buildPrmTrainingGraph(config: ModelConfig, options: GradientOpti
 }
 
 /** The parameter of the vision pretraining head (not part of the policy: dropped after pretraining). */
-export const VISION_PRETRAINING_HEAD = 'vision_pretraining_head.weight';
+const VISION_PRETRAINING_HEAD = 'vision_pretraining_head.weight';
 
 /**
  * Vision-encoder pretraining (what a VLM's vision tower gets before the language model ever sees

@@ -6,7 +6,6 @@ export type { ModelKind, ModelWeights, ParamSpec } from './params.js';
 export {
   GRAPH_IO,
   ONNX_FILES,
-  VISION_PRETRAINING_HEAD,
   buildDecoderGraph,
   buildEmbedTokensGraph,
   buildPolicyForwardGraph,

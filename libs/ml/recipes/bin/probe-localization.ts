@@ -46,6 +46,7 @@ function item(id: string): EvalItem {
 const train = Array.from({ length: Number(values.examples) }, (_, i) => item(`train-${i}`));
 const heldOut = Array.from({ length: 200 }, (_, i) => item(`test-${i}`));
 const visionSteps = Number(values['vision-pretraining-steps']);
+if (!(Number.isInteger(visionSteps) && visionSteps >= 0)) throw new Error(`--vision-pretraining-steps must be an integer >= 0, got ${values['vision-pretraining-steps']}`);
 const vision = visionSteps > 0 ? await pretrainVision({ config, steps: visionSteps, seed: Number(values.seed), initialWeights: initWeights(config, 'policy', Number(values.seed)) }) : undefined;
 const trained = await warmup({
   config,

@@ -72,6 +72,7 @@ const validation = problems('validation', num('validation-size')).map((p) => ite
 
 const t0 = performance.now();
 const visionSteps = num('vision-pretraining-steps');
+if (!(Number.isInteger(visionSteps) && visionSteps >= 0)) throw new Error(`--vision-pretraining-steps must be an integer >= 0, got ${visionSteps}`);
 const vision =
   visionSteps > 0
     ? await pretrainVision({

@@ -54,6 +54,8 @@ export async function pretrainVision(options: VisionPretrainingOptions): Promise
   }
   const graph = buildVisionPretrainingGraph(config, CELL_CLASSES);
   const policy = options.initialWeights ?? initWeights(config, 'policy', seed);
+  // Every graph parameter is drawn (in graph order) and the policy's replace theirs: the head's values
+  // depend on that order, and the measured runs in docs/results.md were made with it.
   const params = initParams(graph.graph.params.values(), seed);
   const store = ParamStore.fromTensors(
     Object.fromEntries([...graph.graph.params.values()].map((p) => [p.value.name, { shape: p.value.shape as number[], data: policy.get(p.value.name) ?? params.get(p.value.name)! }])),

@@ -1,5 +1,5 @@
 import { CancelledError } from '@mstar/errors';
-import { PROJECTOR_PREFIX, REFERENCE_CONFIG, TINY_CONFIG, VISION_PREFIX, initWeights } from '@mstar/models';
+import { ModelConfigError, PROJECTOR_PREFIX, REFERENCE_CONFIG, TINY_CONFIG, VISION_PREFIX, buildVisionPretrainingGraph, initWeights } from '@mstar/models';
 import { describe, expect, it } from 'vitest';
 import { RecipeConfigError, pretrainVision } from '../src/index.js';
 
@@ -27,6 +27,7 @@ describe('pretrainVision', () => {
     await expect(pretrainVision({ config: TINY_CONFIG, steps: 2, batchSize: 1.5, seed: 1 })).rejects.toThrow(/batchSize/);
     const wrongGrid = { ...REFERENCE_CONFIG, vision: { ...REFERENCE_CONFIG.vision, patchSize: 4 } };
     await expect(pretrainVision({ config: wrongGrid, steps: 2, seed: 1 })).rejects.toThrow(/64 tokens, the world 16 cells/);
+    expect(() => buildVisionPretrainingGraph(TINY_CONFIG, 1)).toThrow(ModelConfigError);
     const controller = new AbortController();
     const run = pretrainVision({ config: TINY_CONFIG, steps: 50, seed: 1, signal: controller.signal, onProgress: (e) => e.step === 3 && controller.abort() });
     await expect(run).rejects.toThrow(CancelledError);
