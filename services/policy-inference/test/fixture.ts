@@ -98,3 +98,12 @@ export async function failure(work: () => Promise<unknown>): Promise<grpc.Servic
   }
   throw new Error('the call succeeded but was expected to fail');
 }
+
+/** Polls `condition` every 20 ms until it holds; throws after `timeoutMs`. */
+export async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -3,7 +3,7 @@ import { commonV1, createEvent, eventsV1, eventSubject, type policyV1 } from '@m
 import { createInProcessBus, type EventBus } from '@mstar/events';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createPolicyClient, startPolicyInference, type PolicyClient, type PolicyLoader, type RunningPolicyInference } from '../src/index.js';
-import { checkpointPrefix, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, writeCheckpoint, type TempArtifacts } from './fixture.js';
+import { checkpointPrefix, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
 
 let artifacts: TempArtifacts;
 beforeAll(async () => {
@@ -52,6 +52,23 @@ async function publishCheckpoint(bus: EventBus, version: number): Promise<void> 
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 
+/** Decoder graph runs of every service started with `counting`: work that has really begun on a worker. */
+let decoderRuns = 0;
+const counting = (loader: PolicyLoader): PolicyLoader => ({
+  async load(ref, prefix) {
+    const loaded = await loader.load(ref, prefix);
+    const inner = loaded.policy.runner;
+    const runner = {
+      layout: inner.layout,
+      run: (...args: Parameters<typeof inner.run>) => {
+        if (args[0] === 'decoder') decoderRuns++;
+        return inner.run(...args);
+      },
+    };
+    return { ...loaded, policy: { ...loaded.policy, runner } };
+  },
+});
+
 /** A request that keeps one worker busy for seconds on the TINY model: 4 prompts x 64 samples x up to 100 tokens. */
 const LONG: Partial<policyV1.GenerateRequest> = { prompts: [0, 1, 2, 3].map((i) => prompt(i)), numSamples: 64, temperature: 1, topP: 1, maxNewTokens: 100, seed: 9 };
 
@@ -70,14 +87,6 @@ function background(client: PolicyClient, request: Partial<policyV1.GenerateRequ
   return { state, done };
 }
 
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const drain = async (it: AsyncIterable<unknown>): Promise<number> => {
   let n = 0;
   for await (const _ of it) n++;
@@ -88,7 +97,7 @@ describe('with the event bus', () => {
   test('health, hot reload with a pinned request in flight, and a responsive event loop', async () => {
     const bus = createInProcessBus();
     cleanups.push(() => bus.close());
-    const { service, client, health } = await start({ RETAINED_VERSIONS: '1' }, { bus });
+    const { service, client, health } = await start({ RETAINED_VERSIONS: '1' }, { bus, wrapLoader: counting });
 
     // Nothing loaded: not serving, and calls say so.
     expect(await health.check()).toBe('NOT_SERVING');
@@ -100,8 +109,9 @@ describe('with the event bus', () => {
     expect(await health.check()).toBe('SERVING');
     expect((await client.getModelInfo()).policy?.version).toBe(1);
 
+    const started = decoderRuns;
     const pinned = background(client, { ...LONG, policy: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version: 1 } });
-    await new Promise((r) => setTimeout(r, 150));
+    await until(() => decoderRuns > started);
 
     // A health check during the multi-second batch is answered right away, before the batch ends.
     const asked = performance.now();
@@ -129,21 +139,6 @@ describe('with the event bus', () => {
 });
 
 describe('load and cancellation', () => {
-  let decoderRuns = 0;
-  const counting = (loader: PolicyLoader): PolicyLoader => ({
-    async load(ref, prefix) {
-      const loaded = await loader.load(ref, prefix);
-      const inner = loaded.policy.runner;
-      const runner = {
-        layout: inner.layout,
-        run: (...args: Parameters<typeof inner.run>) => {
-          if (args[0] === 'decoder') decoderRuns++;
-          return inner.run(...args);
-        },
-      };
-      return { ...loaded, policy: { ...loaded.policy, runner } };
-    },
-  });
   let svc: { service: RunningPolicyInference; client: PolicyClient };
 
   beforeAll(async () => {
@@ -211,11 +206,12 @@ describe('load and cancellation', () => {
 });
 
 test('close drains: a stream in flight completes, then the server stops', async () => {
-  const { service, client, health } = await start({ INITIAL_CHECKPOINT: checkpointPrefix(0) });
+  const { service, client, health } = await start({ INITIAL_CHECKPOINT: checkpointPrefix(0) }, { wrapLoader: counting });
   await service.ready;
+  const started = decoderRuns;
   const inFlight = background(client, { prompts: [prompt(7), prompt(8)], numSamples: 16, temperature: 1, topP: 1, maxNewTokens: 60, seed: 3 });
-  // Give the call time to reach the server; one that arrived after close began would get UNAVAILABLE and fail the test.
-  await new Promise((r) => setTimeout(r, 100));
+  // Close once the call is being generated: one that reached the server after close began would get UNAVAILABLE.
+  await until(() => decoderRuns > started);
   const closing = service.close();
   expect(await health.check()).toBe('NOT_SERVING');
   await inFlight.done;
