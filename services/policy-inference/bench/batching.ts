@@ -105,7 +105,7 @@ try {
   const prefix = 'runs/bench/checkpoints/policy/1';
   await saveCheckpoint(storeCheckpointIO(store, prefix), { kind: 'policy', config, weights: policy.weights, tokenizer: policy.tokenizerFiles }, { onnx: false });
   const loaded = await createPoolLoader({ store, pool }).load({ runId: 'bench', version: 1 }, prefix);
-  const runner = loaded.policy.runner;
+  const runner = loaded.model.runner;
   // The settings the wave runner (engine.ts) passes to generate.
   const base: Omit<GenerateRequest, 'prompts'> = {
     numSamples: K,

@@ -1,7 +1,7 @@
 import { commonV1, policyV1 } from '@mstar/contracts';
 import { generate, type GeneratedSequence, type GenerationPrompt } from '@mstar/generation';
 import type { Logger } from '@mstar/telemetry';
-import type { LoadedPolicy } from './model-registry.js';
+import type { LoadedPolicy } from './policy-loader.js';
 import type { PolicyMetrics } from './metrics.js';
 import type { WaveJob } from './scheduler.js';
 import type { SamplingSettings } from './validation.js';

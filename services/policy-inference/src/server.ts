@@ -1,4 +1,4 @@
-import { followCheckpoints } from '@mstar/bootstrap';
+import { createModelRegistry, followCheckpoints, type ModelRegistry } from '@mstar/bootstrap';
 import { commonV1, policyV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
 import type { Consumer, EventBus } from '@mstar/events';
@@ -9,7 +9,7 @@ import { createMetrics, type Logger, type Metrics } from '@mstar/telemetry';
 import type { PolicyInferenceConfig } from './config.js';
 import { createWaveRunner, type GenerationJob } from './engine.js';
 import { createPolicyMetrics } from './metrics.js';
-import { createModelRegistry, createPoolLoader, type ModelRegistry, type PolicyLoader } from './model-registry.js';
+import { createPoolLoader, type LoadedPolicy, type PolicyLoader } from './policy-loader.js';
 import { createScheduler } from './scheduler.js';
 import { createPolicyService } from './service.js';
 
@@ -33,7 +33,7 @@ export interface RunningPolicyInference {
   readonly port: number;
   /** Resolves once the first policy is loaded (health SERVING from then on). */
   readonly ready: Promise<void>;
-  readonly registry: ModelRegistry;
+  readonly registry: ModelRegistry<LoadedPolicy>;
   /** Drains in-flight calls, then stops the server, the event consumer and the workers. Idempotent. */
   close(): Promise<void>;
 }
@@ -57,7 +57,8 @@ export async function startPolicyInference(options: StartPolicyInferenceOptions)
     markReady = resolve;
   });
   let setServing: (serving: boolean) => void = () => undefined;
-  const registry = createModelRegistry({
+  const registry = createModelRegistry<LoadedPolicy>({
+    label: 'policy',
     loader: (options.wrapLoader ?? ((l: PolicyLoader): PolicyLoader => l))(createPoolLoader({ store: options.artifacts, pool })),
     retain: config.RETAINED_VERSIONS,
     logger,

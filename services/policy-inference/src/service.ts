@@ -1,7 +1,9 @@
+import type { ModelRegistry } from '@mstar/bootstrap';
 import { commonV1, type policyV1 } from '@mstar/contracts';
 import { serverStream, unary } from '@mstar/grpc';
+import { modelSummary } from '@mstar/recipes';
 import { waveKey, type GenerationJob } from './engine.js';
-import { modelSummary, type ModelRegistry } from './model-registry.js';
+import type { LoadedPolicy } from './policy-loader.js';
 import type { PolicyMetrics } from './metrics.js';
 import type { Scheduler } from './scheduler.js';
 import {
@@ -14,7 +16,7 @@ import {
 } from './validation.js';
 
 export interface PolicyServiceDeps {
-  readonly registry: ModelRegistry;
+  readonly registry: ModelRegistry<LoadedPolicy>;
   readonly scheduler: Scheduler<GenerationJob>;
   readonly limits: RequestLimits;
   /** The run this replica serves; pins naming another run are NOT_FOUND. Unset: any. */
@@ -39,12 +41,12 @@ async function runRequest(
 ): Promise<void> {
   const lease = deps.registry.acquire(pinnedVersion(policyRef, deps.runId));
   try {
-    const prepared = await preparePrompts(prompts, lease.policy, settings);
+    const prepared = await preparePrompts(prompts, lease.model, settings);
     await deps.scheduler.submit({
-      key: waveKey(lease.policy, settings),
+      key: waveKey(lease.model, settings),
       rows: prompts.length * settings.numSamples,
       signal,
-      policy: lease.policy,
+      policy: lease.model,
       prompts: prepared,
       promptIds: prompts.map((p) => p.promptId),
       settings,
@@ -84,10 +86,10 @@ export function createPolicyService(deps: PolicyServiceDeps): policyV1.PolicyInf
     getModelInfo: unary(() => {
       const lease = deps.registry.acquire();
       try {
-        const { policy } = lease;
+        const policy = lease.model;
         return Promise.resolve({
           policy: { runId: policy.ref.runId, kind: commonV1.CheckpointKind.POLICY, version: policy.ref.version },
-          model: modelSummary(policy.config),
+          model: modelSummary(policy.config, 'policy'),
           executionProvider: policy.executionProvider,
           loadedAt: policy.loadedAt,
         });

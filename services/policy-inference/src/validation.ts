@@ -3,7 +3,7 @@ import { InvalidArgumentError, NotFoundError } from '@mstar/errors';
 import type { GenerationPrompt } from '@mstar/generation';
 import { decodeImage, numImageTokens, preprocessImage } from '@mstar/models';
 import { promptIds } from '@mstar/recipes';
-import type { LoadedPolicy } from './model-registry.js';
+import type { LoadedPolicy } from './policy-loader.js';
 
 /** Request limits that do not depend on the model. */
 export interface RequestLimits {

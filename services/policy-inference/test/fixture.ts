@@ -8,7 +8,7 @@ import { createFsArtifactStore, type ArtifactStore } from '@mstar/stores';
 import { createLogger } from '@mstar/telemetry';
 import { buildWorldTokenizer, encodePng } from '@mstar/world';
 import { service as healthService } from 'grpc-health-check';
-import { loadConfig, type PolicyInferenceConfig } from '../src/index.js';
+import { loadConfig, type PolicyInferenceConfig, type PolicyLoader } from '../src/index.js';
 
 export const RUN_ID = 'run-test';
 export const silentLogger = createLogger({ service: 'policy-inference-test', level: 'silent' });
@@ -106,4 +106,48 @@ export async function until(condition: () => Promise<boolean> | boolean, timeout
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Wraps a policy loader (`wrapLoader`) to watch the decoder graph runs: `runs` counts them (work
+ * that has really begun on a worker), and between `hold()` and the release it returns each one
+ * waits, so a test can keep a wave in place for as long as it needs instead of racing its length.
+ */
+export function decoderProbe(): { wrap: (loader: PolicyLoader) => PolicyLoader; runs(): number; waiting(): number; hold(): () => void } {
+  let runs = 0;
+  let waiting = 0;
+  let gate: Promise<void> | undefined;
+  return {
+    wrap: (loader) => ({
+      async load(ref, prefix) {
+        const loaded = await loader.load(ref, prefix);
+        const inner = loaded.model.runner;
+        const runner = {
+          layout: inner.layout,
+          run: async (...args: Parameters<typeof inner.run>) => {
+            if (args[0] === 'decoder') {
+              runs++;
+              if (gate !== undefined) {
+                waiting++;
+                await gate;
+                waiting--;
+              }
+            }
+            return inner.run(...args);
+          },
+        };
+        return { ...loaded, model: { ...loaded.model, runner } };
+      },
+    }),
+    runs: () => runs,
+    waiting: () => waiting,
+    hold() {
+      let release = (): void => undefined;
+      gate = new Promise((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { commonV1, createEvent, eventsV1, eventSubject, type policyV1 } from '@m
 import { createInProcessBus, type EventBus } from '@mstar/events';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createPolicyClient, startPolicyInference, type PolicyClient, type PolicyLoader, type RunningPolicyInference } from '../src/index.js';
-import { checkpointPrefix, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
+import { checkpointPrefix, decoderProbe, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
 
 let artifacts: TempArtifacts;
 beforeAll(async () => {
@@ -52,22 +52,8 @@ async function publishCheckpoint(bus: EventBus, version: number): Promise<void> 
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 
-/** Decoder graph runs of every service started with `counting`: work that has really begun on a worker. */
-let decoderRuns = 0;
-const counting = (loader: PolicyLoader): PolicyLoader => ({
-  async load(ref, prefix) {
-    const loaded = await loader.load(ref, prefix);
-    const inner = loaded.policy.runner;
-    const runner = {
-      layout: inner.layout,
-      run: (...args: Parameters<typeof inner.run>) => {
-        if (args[0] === 'decoder') decoderRuns++;
-        return inner.run(...args);
-      },
-    };
-    return { ...loaded, policy: { ...loaded.policy, runner } };
-  },
-});
+/** Watches the decoder runs of every service these tests start. */
+const decoder = decoderProbe();
 
 /** A request that keeps one worker busy for seconds on the TINY model: 4 prompts x 64 samples x up to 100 tokens. */
 const LONG: Partial<policyV1.GenerateRequest> = { prompts: [0, 1, 2, 3].map((i) => prompt(i)), numSamples: 64, temperature: 1, topP: 1, maxNewTokens: 100, seed: 9 };
@@ -97,7 +83,7 @@ describe('with the event bus', () => {
   test('health, hot reload with a pinned request in flight, and a responsive event loop', async () => {
     const bus = createInProcessBus();
     cleanups.push(() => bus.close());
-    const { service, client, health } = await start({ RETAINED_VERSIONS: '1' }, { bus, wrapLoader: counting });
+    const { service, client, health } = await start({ RETAINED_VERSIONS: '1' }, { bus, wrapLoader: decoder.wrap });
 
     // Nothing loaded: not serving, and calls say so.
     expect(await health.check()).toBe('NOT_SERVING');
@@ -109,9 +95,9 @@ describe('with the event bus', () => {
     expect(await health.check()).toBe('SERVING');
     expect((await client.getModelInfo()).policy?.version).toBe(1);
 
-    const started = decoderRuns;
+    const started = decoder.runs();
     const pinned = background(client, { ...LONG, policy: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version: 1 } });
-    await until(() => decoderRuns > started);
+    await until(() => decoder.runs() > started);
 
     // A health check during the multi-second batch is answered right away, before the batch ends.
     const asked = performance.now();
@@ -120,6 +106,9 @@ describe('with the event bus', () => {
     expect(pinned.state.ended).toBe(false);
     expect(healthMs).toBeLessThan(500);
 
+    // The pinned request stays in flight (its decoder held at the gate) across the reload.
+    const release = decoder.hold();
+    await until(() => decoder.waiting() > 0);
     await publishCheckpoint(bus, 2);
     await until(async () => (await client.getModelInfo()).policy?.version === 2);
     expect(pinned.state.ended).toBe(false);
@@ -127,6 +116,7 @@ describe('with the event bus', () => {
     expect(service.registry.versions()).toEqual([2]);
     const refused = await failure(() => drain(client.generate({ ...LONG, numSamples: 1, maxNewTokens: 2, policy: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version: 1 } })));
     expect(refused.code).toBe(status.NOT_FOUND);
+    release();
 
     await pinned.done;
     expect(pinned.state.completions).toHaveLength(256);
@@ -146,7 +136,7 @@ describe('load and cancellation', () => {
       config: testConfig({ INITIAL_CHECKPOINT: checkpointPrefix(0), MAX_QUEUE: '2' }),
       artifacts: artifacts.store,
       logger: silentLogger,
-      wrapLoader: counting,
+      wrapLoader: decoder.wrap,
     });
     svc = { service, client: createPolicyClient(`127.0.0.1:${service.port}`, { retry: false }) };
   });
@@ -157,15 +147,17 @@ describe('load and cancellation', () => {
 
   test('a flood beyond the queue gets RESOURCE_EXHAUSTED; the admitted requests complete', async () => {
     const controller = new AbortController();
+    // The long request holds the only wave slot, its decoder held at the gate, until the refusals are in.
+    const release = decoder.hold();
     const long = background(svc.client, LONG, controller.signal);
-    await until(() => decoderRuns > 0);
+    await until(() => decoder.waiting() > 0);
     const small = { prompts: [prompt(5)], numSamples: 2, temperature: 1, topP: 1, maxNewTokens: 6, seed: 1 };
     let answered = 0;
     const flood = [0, 1, 2, 3, 4].map((seed) => drain(svc.client.generate({ ...small, seed })).finally(() => answered++));
     const settled = Promise.allSettled(flood);
-    // The refusals come back while the long request still holds the only wave slot.
     await until(() => answered >= 3);
     expect(long.state.ended).toBe(false);
+    release();
     controller.abort();
     const results = await settled;
     const refused = results.filter((r) => r.status === 'rejected');
@@ -177,15 +169,15 @@ describe('load and cancellation', () => {
 
   test('cancelling a call stops its graph runs', async () => {
     const controller = new AbortController();
-    const started = decoderRuns;
+    const started = decoder.runs();
     const long = background(svc.client, LONG, controller.signal);
-    await until(() => decoderRuns >= started + 5);
+    await until(() => decoder.runs() >= started + 5);
     controller.abort();
     await expect(long.done).rejects.toMatchObject({ code: status.CANCELLED });
     await new Promise((r) => setTimeout(r, 200));
-    const settledRuns = decoderRuns;
+    const settledRuns = decoder.runs();
     await new Promise((r) => setTimeout(r, 400));
-    expect(decoderRuns).toBe(settledRuns);
+    expect(decoder.runs()).toBe(settledRuns);
     // A full run takes about 100 decoder steps; the cancelled one stopped well before that.
     expect(settledRuns - started).toBeLessThan(60);
     expect(long.state.completions.length).toBeLessThan(256);
@@ -194,24 +186,25 @@ describe('load and cancellation', () => {
   });
 
   test('an expired deadline stops the work the same way', async () => {
-    const started = decoderRuns;
+    const started = decoder.runs();
     const err = await failure(() => drain(svc.client.generate(LONG, { deadlineMs: 400 })));
     expect(err.code).toBe(status.DEADLINE_EXCEEDED);
     await new Promise((r) => setTimeout(r, 200));
-    const settledRuns = decoderRuns;
+    const settledRuns = decoder.runs();
     await new Promise((r) => setTimeout(r, 400));
-    expect(decoderRuns).toBe(settledRuns);
+    expect(decoder.runs()).toBe(settledRuns);
     expect(settledRuns - started).toBeLessThan(60);
   });
 });
 
 test('close drains: a stream in flight completes, then the server stops', async () => {
-  const { service, client, health } = await start({ INITIAL_CHECKPOINT: checkpointPrefix(0) }, { wrapLoader: counting });
+  // A grace long enough for the stream however loaded the machine is (the fixture's 2 s is not).
+  const { service, client, health } = await start({ INITIAL_CHECKPOINT: checkpointPrefix(0), SHUTDOWN_GRACE: '60s' }, { wrapLoader: decoder.wrap });
   await service.ready;
-  const started = decoderRuns;
+  const started = decoder.runs();
   const inFlight = background(client, { prompts: [prompt(7), prompt(8)], numSamples: 16, temperature: 1, topP: 1, maxNewTokens: 60, seed: 3 });
   // Close once the call is being generated: one that reached the server after close began would get UNAVAILABLE.
-  await until(() => decoderRuns > started);
+  await until(() => decoder.runs() > started);
   const closing = service.close();
   expect(await health.check()).toBe('NOT_SERVING');
   await inFlight.done;

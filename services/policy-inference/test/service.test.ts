@@ -3,35 +3,15 @@ import { commonV1, policyV1 } from '@mstar/contracts';
 import { createMetrics, type Metrics } from '@mstar/telemetry';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodePng } from '@mstar/world';
-import { createPolicyClient, remoteSampler, startPolicyInference, waitForPolicyVersion, type PolicyClient, type PolicyLoader, type RunningPolicyInference } from '../src/index.js';
-import { failure, pngImage, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
+import { createPolicyClient, remoteSampler, startPolicyInference, waitForPolicyVersion, type PolicyClient, type RunningPolicyInference } from '../src/index.js';
+import { decoderProbe, failure, pngImage, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
 
 let artifacts: TempArtifacts;
 let service: RunningPolicyInference;
 let client: PolicyClient;
 let metrics: Metrics;
 
-/** While `decoderGate` is set, every decoder graph run waits for it: a test holds a wave in place with it. */
-let decoderGate: Promise<void> | undefined;
-let decoderWaiting = 0;
-const gated = (loader: PolicyLoader): PolicyLoader => ({
-  async load(ref, prefix) {
-    const loaded = await loader.load(ref, prefix);
-    const inner = loaded.policy.runner;
-    const runner = {
-      layout: inner.layout,
-      run: async (...args: Parameters<typeof inner.run>) => {
-        if (args[0] === 'decoder' && decoderGate !== undefined) {
-          decoderWaiting++;
-          await decoderGate;
-          decoderWaiting--;
-        }
-        return inner.run(...args);
-      },
-    };
-    return { ...loaded, policy: { ...loaded.policy, runner } };
-  },
-});
+const decoder = decoderProbe();
 
 beforeAll(async () => {
   artifacts = await tempArtifacts();
@@ -42,7 +22,7 @@ beforeAll(async () => {
     artifacts: artifacts.store,
     logger: silentLogger,
     metrics,
-    wrapLoader: gated,
+    wrapLoader: decoder.wrap,
   });
   await service.ready;
   client = createPolicyClient(`127.0.0.1:${service.port}`, { retry: false });
@@ -163,14 +143,12 @@ describe('Generate', () => {
     const wavesBefore = await multiRequestWaves();
     // The blocker holds the only wave slot (its decoder steps wait at the gate), so the next two
     // requests queue behind it and share one wave once the gate opens.
-    let open = (): void => undefined;
-    decoderGate = new Promise((resolve) => (open = resolve));
+    const release = decoder.hold();
     const blocker = collect({ ...request, prompts: [prompt(23), prompt(24), prompt(25)], numSamples: 8, maxNewTokens: 60 });
-    await until(() => decoderWaiting > 0);
+    await until(() => decoder.waiting() > 0);
     const both = Promise.all([collect(request), collect({ ...request, seed: 43 })]);
     await until(async () => (await queueDepth()) === 2);
-    decoderGate = undefined;
-    open();
+    release();
     const [[again, other]] = await Promise.all([both, blocker]);
     expect(await multiRequestWaves()).toBe(wavesBefore + 1);
     expect(byKey(again)).toEqual(alone);

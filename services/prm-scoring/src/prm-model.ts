@@ -1,20 +1,7 @@
-import { commonV1 } from '@mstar/contracts';
-import {
-  exportOnnx,
-  GRAPH_IO,
-  loadCheckpoint,
-  numImageTokens,
-  ONNX_FILES,
-  paramCount,
-  REFERENCE_CONFIG,
-  storeCheckpointIO,
-  TINY_CONFIG,
-  type ArtifactStoreLike,
-  type ModelConfig,
-} from '@mstar/models';
+import type { ModelLoader, ModelRef } from '@mstar/bootstrap';
+import { exportOnnx, GRAPH_IO, loadCheckpoint, ONNX_FILES, storeCheckpointIO, type ArtifactStoreLike, type ModelConfig } from '@mstar/models';
 import type { Feeds, SessionPool } from '@mstar/runtime';
 import { createTokenizer, type TextTokenizer } from '@mstar/world';
-import type { ModelLoader, ModelRef } from './model-registry.js';
 
 /**
  * Runs `prm_scores.onnx` once: feeds pixel_values [batch, C, H, W], input_ids and attention_mask
@@ -70,29 +57,5 @@ export function createPoolLoader(deps: { store: ArtifactStoreLike; pool: Session
       };
       return { model, unload: () => deps.pool.unload(key) };
     },
-  };
-}
-
-function samePreset(config: ModelConfig, preset: ModelConfig): boolean {
-  return JSON.stringify(config) === JSON.stringify(preset);
-}
-
-/** The PRM's shape as the contract describes it (backbone plus scoring head). */
-export function modelSummary(config: ModelConfig): commonV1.ModelSummary {
-  const preset = samePreset(config, TINY_CONFIG)
-    ? commonV1.ModelPreset.TINY
-    : samePreset(config, REFERENCE_CONFIG)
-      ? commonV1.ModelPreset.REFERENCE
-      : commonV1.ModelPreset.UNSPECIFIED;
-  return {
-    preset,
-    parameterCount: paramCount(config, 'prm'),
-    contextLength: config.text.maxPositionEmbeddings,
-    vocabSize: config.text.vocabSize,
-    hiddenSize: config.text.hiddenSize,
-    numLayers: config.text.layers,
-    numAttentionHeads: config.text.heads,
-    imageSize: config.vision.imageSize,
-    imageTokens: numImageTokens(config),
   };
 }

@@ -1,4 +1,4 @@
-import { followCheckpoints } from '@mstar/bootstrap';
+import { createModelRegistry, followCheckpoints, type ModelLoader, type ModelRegistry } from '@mstar/bootstrap';
 import { commonV1, prmV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
 import type { Consumer, EventBus } from '@mstar/events';
@@ -10,7 +10,6 @@ import { createBatcher } from './batcher.js';
 import type { PrmScoringConfig } from './config.js';
 import type { ScoreRow } from './inputs.js';
 import { createPrmMetrics } from './metrics.js';
-import { createModelRegistry, type ModelLoader, type ModelRegistry } from './model-registry.js';
 import { createPoolLoader, type LoadedPrm } from './prm-model.js';
 import { createBatchRunner } from './scoring.js';
 import { createPrmService } from './service.js';

@@ -1,11 +1,12 @@
+import type { ModelRegistry } from '@mstar/bootstrap';
 import { commonV1, type prmV1 } from '@mstar/contracts';
 import { unary } from '@mstar/grpc';
 import { aggregate } from '@mstar/metrics';
+import { modelSummary } from '@mstar/recipes';
 import type { Batcher } from './batcher.js';
 import { checkScoreRequest, pinnedVersion, prepareRows, type RequestLimits, type ScoreRow } from './inputs.js';
 import type { PrmMetrics } from './metrics.js';
-import type { ModelRegistry } from './model-registry.js';
-import { modelSummary, type LoadedPrm } from './prm-model.js';
+import type { LoadedPrm } from './prm-model.js';
 
 export interface PrmServiceDeps {
   readonly registry: ModelRegistry<LoadedPrm>;
@@ -70,7 +71,7 @@ export function createPrmService(deps: PrmServiceDeps): prmV1.PrmScoringServiceS
       const lease = deps.registry.acquire();
       try {
         const prm = lease.model;
-        return Promise.resolve({ prm: prmRef(prm), model: modelSummary(prm.config), executionProvider: prm.executionProvider, loadedAt: prm.loadedAt });
+        return Promise.resolve({ prm: prmRef(prm), model: modelSummary(prm.config, 'prm'), executionProvider: prm.executionProvider, loadedAt: prm.loadedAt });
       } finally {
         lease.release();
       }

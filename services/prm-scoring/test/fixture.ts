@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { ModelLoader } from '@mstar/bootstrap';
 import { commonV1, createEvent, eventsV1, eventSubject } from '@mstar/contracts';
 import { formatCot } from '@mstar/cot';
 import type { EventBus } from '@mstar/events';
@@ -11,7 +12,7 @@ import { createFsArtifactStore, type ArtifactStore } from '@mstar/stores';
 import { createLogger } from '@mstar/telemetry';
 import { buildWorldTokenizer, createWorldTokenizer, encodePng } from '@mstar/world';
 import { service as healthService } from 'grpc-health-check';
-import { loadConfig, type LoadedPrm, type ModelLoader, type PrmScoringConfig } from '../src/index.js';
+import { loadConfig, type LoadedPrm, type PrmScoringConfig } from '../src/index.js';
 
 export { gate } from './gate.js';
 

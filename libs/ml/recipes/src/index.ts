@@ -19,7 +19,7 @@ export type {
 } from './evaluate.js';
 export { sftExamples, sftFeeds, warmup } from './warmup.js';
 export type { SftExample, WarmupOptions, WarmupProgress, WarmupResult } from './warmup.js';
-export { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, runItems } from './run.js';
+export { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, modelSummary, runItems } from './run.js';
 export type { PrmTrajectory, RunSplit } from './run.js';
 export { sft } from './warmup.js';
 export type { FreshOptimizer, SftOptions, SftProgress, SftResult } from './warmup.js';

@@ -1,6 +1,6 @@
 import { commonV1, curationV1, type runV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
-import { REFERENCE_CONFIG, TINY_CONFIG, type ModelConfig } from '@mstar/models';
+import { numImageTokens, paramCount, REFERENCE_CONFIG, TINY_CONFIG, type ModelConfig } from '@mstar/models';
 import { generateSplit, type SplitName } from '@mstar/world';
 import { itemFromProblem, type EvalItem } from './items.js';
 
@@ -9,6 +9,28 @@ export function modelConfigOf(preset: commonV1.ModelPreset): ModelConfig {
   if (preset === commonV1.ModelPreset.REFERENCE) return REFERENCE_CONFIG;
   if (preset === commonV1.ModelPreset.TINY) return TINY_CONFIG;
   throw new InvalidArgumentError(`model.preset must be REFERENCE or TINY, got ${preset}`, { field: 'model.preset' });
+}
+
+const samePreset = (config: ModelConfig, preset: ModelConfig): boolean => JSON.stringify(config) === JSON.stringify(preset);
+
+/** A served model's shape as the contract describes it: the policy, or the PRM (backbone plus scoring head). */
+export function modelSummary(config: ModelConfig, kind: 'policy' | 'prm'): commonV1.ModelSummary {
+  const preset = samePreset(config, TINY_CONFIG)
+    ? commonV1.ModelPreset.TINY
+    : samePreset(config, REFERENCE_CONFIG)
+      ? commonV1.ModelPreset.REFERENCE
+      : commonV1.ModelPreset.UNSPECIFIED;
+  return {
+    preset,
+    parameterCount: paramCount(config, kind),
+    contextLength: config.text.maxPositionEmbeddings,
+    vocabSize: config.text.vocabSize,
+    hiddenSize: config.text.hiddenSize,
+    numLayers: config.text.layers,
+    numAttentionHeads: config.text.heads,
+    imageSize: config.vision.imageSize,
+    imageTokens: numImageTokens(config),
+  };
 }
 
 /** The splits of a run: its labelled pool, the validation set and the test sets. */

@@ -1,8 +1,8 @@
 import { commonV1, curationV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
-import { REFERENCE_CONFIG, TINY_CONFIG } from '@mstar/models';
+import { paramCount, REFERENCE_CONFIG, TINY_CONFIG } from '@mstar/models';
 import { describe, expect, it } from 'vitest';
-import { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, runItems } from '../src/index.js';
+import { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, modelSummary, runItems } from '../src/index.js';
 
 const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3 };
 
@@ -24,6 +24,16 @@ describe('run items', () => {
     expect(modelConfigOf(commonV1.ModelPreset.REFERENCE)).toBe(REFERENCE_CONFIG);
     expect(modelConfigOf(commonV1.ModelPreset.TINY)).toBe(TINY_CONFIG);
     expect(() => modelConfigOf(commonV1.ModelPreset.UNSPECIFIED)).toThrow(InvalidArgumentError);
+  });
+
+  it('summarises a model config back to its preset and shape', () => {
+    const policy = modelSummary(REFERENCE_CONFIG, 'policy');
+    expect(policy.preset).toBe(commonV1.ModelPreset.REFERENCE);
+    expect(policy.parameterCount).toBe(paramCount(REFERENCE_CONFIG, 'policy'));
+    expect(modelSummary(REFERENCE_CONFIG, 'prm').parameterCount).toBe(paramCount(REFERENCE_CONFIG, 'prm'));
+    expect(modelSummary(TINY_CONFIG, 'policy')).toMatchObject({ preset: commonV1.ModelPreset.TINY, hiddenSize: TINY_CONFIG.text.hiddenSize, numLayers: TINY_CONFIG.text.layers });
+    const custom = { ...TINY_CONFIG, text: { ...TINY_CONFIG.text, layers: TINY_CONFIG.text.layers + 1 } };
+    expect(modelSummary(custom, 'policy')).toMatchObject({ preset: commonV1.ModelPreset.UNSPECIFIED, numLayers: TINY_CONFIG.text.layers + 1 });
   });
 });
 

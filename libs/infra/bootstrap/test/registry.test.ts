@@ -1,7 +1,7 @@
 import { NotFoundError, UnavailableError } from '@mstar/errors';
 import { createLogger } from '@mstar/telemetry';
 import { expect, test } from 'vitest';
-import { createModelRegistry, type ModelLoader, type ModelRef } from '../src/model-registry.js';
+import { createModelRegistry, type ModelLoader, type ModelRef } from '../src/registry.js';
 
 interface Fake {
   readonly ref: ModelRef;
@@ -27,7 +27,7 @@ function fakeLoader(): ModelLoader<Fake> & { loads: number[]; unloads: number[] 
   };
 }
 
-const logger = createLogger({ service: 'prm-scoring-test', level: 'silent' });
+const logger = createLogger({ service: 'registry-test', level: 'silent' });
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 test('serves the newest version, keeps `retain` versions, and unloads an old one only after its last lease', async () => {

@@ -56,10 +56,10 @@ interface Slot<M> {
 }
 
 /**
- * The loaded versions of one run's model. Nothing in it is specific to the PRM (policy-inference
- * keeps an equivalent one for its policy): the newest `retain` versions take requests; an older one
- * is retired and unloaded once the requests holding it finish, so a hot reload never pulls weights
- * from under an in-flight request.
+ * The loaded versions of one run's model in a serving replica (policy-inference's policy,
+ * prm-scoring's PRM): the newest `retain` versions take requests; an older one is retired and
+ * unloaded once the requests holding it finish, so a hot reload never pulls weights from under an
+ * in-flight request.
  */
 export function createModelRegistry<M extends Versioned>(options: ModelRegistryOptions<M>): ModelRegistry<M> {
   const { label, logger } = options;
