@@ -266,19 +266,22 @@ export function checkpoint(runId: string, kind: commonV1.CheckpointKind, version
 
 export type BalancerClient = ReturnType<typeof promiseClient<balancerV1.BalancerServiceClient>> & {
   readonly raw: balancerV1.BalancerServiceClient;
-  /** Every message of a WatchRun call until the server ends it. */
-  watch(runId: string, signal?: AbortSignal): Promise<balancerV1.WatchRunResponse[]>;
+  /** Every message of a WatchRun call until the server ends it; `onMessage` sees each as it arrives. */
+  watch(runId: string, signal?: AbortSignal, onMessage?: (message: balancerV1.WatchRunResponse) => void): Promise<balancerV1.WatchRunResponse[]>;
 };
 
 export function balancerClient(address: string): BalancerClient {
   const raw = createClient(balancerV1.BalancerServiceClient, address, { deadlineMs: 10_000, streamDeadlineMs: 60_000, retry: false });
   return Object.assign(promiseClient(raw), {
     raw,
-    async watch(runId: string, signal?: AbortSignal): Promise<balancerV1.WatchRunResponse[]> {
+    async watch(runId: string, signal?: AbortSignal, onMessage?: (message: balancerV1.WatchRunResponse) => void): Promise<balancerV1.WatchRunResponse[]> {
       const call = raw.watchRun({ runId });
       signal?.addEventListener('abort', () => call.cancel(), { once: true });
       const out: balancerV1.WatchRunResponse[] = [];
-      for await (const message of call as AsyncIterable<balancerV1.WatchRunResponse>) out.push(message);
+      for await (const message of call as AsyncIterable<balancerV1.WatchRunResponse>) {
+        out.push(message);
+        onMessage?.(message);
+      }
       return out;
     },
   });

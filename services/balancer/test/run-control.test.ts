@@ -185,9 +185,11 @@ describe('WatchRun', () => {
   test('streams the record, then each event with the record after it, and ends after RunFinished', async () => {
     const runId = 'watched';
     await h.client.startRun({ spec: tinySpec(), runId, idempotencyKey: '' });
-    const watching = h.client.watch(runId);
+    // The server subscribes to the run's events and record when it writes the first message.
+    let received = 0;
+    const watching = h.client.watch(runId, undefined, () => received++);
     await until(async () => (await getRun(h.runStore, runId)).stage === commonV1.Stage.WARMUP);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => received > 0);
     await publishEvent(h.bus, runId, checkpoint(runId, commonV1.CheckpointKind.POLICY, 0, new Date(), 6));
     await until(async () => (await getRun(h.runStore, runId)).stage === commonV1.Stage.PRM_DATA);
     const source = { runId, kind: commonV1.CheckpointKind.POLICY, version: 0 };
@@ -214,8 +216,9 @@ describe('WatchRun', () => {
   test('a run failed by another service ends the watch with the RunFinished(FAILED) the balancer announces', async () => {
     const runId = 'failed-elsewhere';
     await h.client.startRun({ spec: tinySpec(), runId, idempotencyKey: '' });
-    const watching = h.client.watch(runId);
-    await new Promise((r) => setTimeout(r, 100));
+    let received = 0;
+    const watching = h.client.watch(runId, undefined, () => received++);
+    await until(() => received > 0);
     await updateRun(h.runStore, runId, (r) => ({ ...r, state: runV1.RunState.FAILED, errorMessage: 'trainer: bad dataset line', finishedAt: new Date() }));
     const messages = await watching;
     const last = messages[messages.length - 1];
