@@ -101,11 +101,12 @@ describe('bad input is INVALID_ARGUMENT naming the field', () => {
   });
 });
 
-/** Waves that batched more than one request, from the service's own histogram. */
+/** Requests waiting for a wave, from the service's own gauge. */
 async function queueDepth(): Promise<number> {
   return (await metrics.registry.getSingleMetric('mstar_policy_queue_depth')?.get())?.values[0]?.value ?? 0;
 }
 
+/** Waves that batched more than one request, from the service's own histogram. */
 async function multiRequestWaves(): Promise<number> {
   // Histogram values carry the series name (_bucket, _count, _sum), which prom-client's type omits.
   const values = ((await metrics.registry.getSingleMetric('mstar_policy_wave_requests')?.get())?.values ?? []) as {

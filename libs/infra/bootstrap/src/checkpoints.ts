@@ -1,11 +1,9 @@
 import { eventSubjectFilter, eventsV1, type commonV1 } from '@mstar/contracts';
 import type { Consumer, EventBus } from '@mstar/events';
+import type { ModelRegistry, Versioned } from './registry.js';
 
-/** What a serving replica's model registry offers the follower: its newest version and a loader. */
-export interface VersionedRegistry {
-  current(): { readonly ref: { readonly version: number } } | undefined;
-  load(ref: { runId: string; version: number }, artifactPrefix: string): Promise<unknown>;
-}
+/** What the follower needs of a serving replica's model registry: its newest version and a loader. */
+export type VersionedRegistry = Pick<ModelRegistry<Versioned>, 'current' | 'load'>;
 
 export interface FollowCheckpointsOptions {
   readonly bus: EventBus;

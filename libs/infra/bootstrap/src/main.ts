@@ -76,8 +76,6 @@ export async function runServiceMain<C extends BaseServiceConfig, S extends { re
     await release().catch(() => undefined);
     process.exit(1);
   }
-  logger.info({ port: service.port, metricsPort }, `${name} listening`);
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -97,4 +95,6 @@ export async function runServiceMain<C extends BaseServiceConfig, S extends { re
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Announced once a signal drains: a SIGTERM right after "listening" must not kill it undrained.
+  logger.info({ port: service.port, metricsPort }, `${name} listening`);
 }
