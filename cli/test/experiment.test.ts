@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonV1, eventsV1, runV1 } from '@mstar/contracts';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
+import { poolSlice } from '@mstar/runspec';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   loadExperiment,
@@ -135,6 +136,21 @@ describe('experiment definitions', () => {
     const dynamics = await loadExperiment(join(EXPERIMENTS, 'temperature-dynamics.yaml'));
     expect(dynamics.rows.map((r) => (r.kind === 'run' ? r.specFor(1).temperature.staticTemperature : 0))).toEqual([0.6, 1, 1.4]);
     expect((await loadExperiment(join(EXPERIMENTS, 'tiny.yaml'))).rows).toHaveLength(3);
+  });
+
+  it('fresh-prompts keeps paper-table\'s warm-up and samples unseen prompts from iteration 2 on', async () => {
+    const fresh = await loadExperiment(join(EXPERIMENTS, 'fresh-prompts.yaml'));
+    const row = fresh.rows.find((r) => r.name === 'continuous-fresh');
+    if (row?.kind !== 'run') throw new Error('continuous-fresh runs');
+    const spec = row.specFor(1);
+    const paper = (await loadExperiment(join(EXPERIMENTS, 'paper-table.yaml'))).rows.find((r) => r.name === 'continuous-100');
+    if (paper?.kind !== 'run') throw new Error('continuous-100 runs');
+    // Same v0 (the warm-up reads the first warmup.examples pool prompts, a prefix of either pool).
+    expect(spec.warmup).toEqual(paper.specFor(1).warmup);
+    expect(poolSlice(spec, 1).indices).toEqual(poolSlice(paper.specFor(1), 1).indices);
+    for (let iteration = 2; iteration <= spec.iterations; iteration++) {
+      expect(Math.min(...poolSlice(spec, iteration).indices)).toBeGreaterThanOrEqual(spec.warmup.examples);
+    }
   });
 });
 
