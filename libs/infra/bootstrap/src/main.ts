@@ -95,6 +95,6 @@ export async function runServiceMain<C extends BaseServiceConfig, S extends { re
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // Announced once a signal drains: a SIGTERM right after "listening" must not kill it undrained.
+  // Announced only after the handlers are installed: a SIGTERM right after "listening" drains.
   logger.info({ port: service.port, metricsPort }, `${name} listening`);
 }
