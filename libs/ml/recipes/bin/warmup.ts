@@ -4,13 +4,16 @@
  * evaluates it (greedy, Pass@K at T) on validation and the in-domain test split.
  * Run from the root: npm run warmup -- [--examples N] [--seed S] [--out DIR] [--blank-images]
  * [--families count,compare] (train and evaluate on those question families only)
- * [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision) ...
+ * [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision)
+ * [--text-hidden 512] [--text-layers 12] (a wider or deeper language model than the preset's;
+ * the SwiGLU size scales with the width) ...
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, saveCheckpoint } from '@mstar/models';
+import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, paramCount, saveCheckpoint, validateConfig } from '@mstar/models';
+import type { ModelConfig } from '@mstar/models';
 import { IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
@@ -36,6 +39,8 @@ const { values } = parseArgs({
     'skip-test': { type: 'boolean', default: false },
     families: { type: 'string' },
     'vision-pretraining-steps': { type: 'string', default: '0' },
+    'text-hidden': { type: 'string' },
+    'text-layers': { type: 'string' },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -43,7 +48,18 @@ const num = (name: keyof typeof values): number => {
   if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${String(values[name])}`);
   return n;
 };
-const config = values.config === 'tiny' ? TINY_CONFIG : REFERENCE_CONFIG;
+const preset = values.config === 'tiny' ? TINY_CONFIG : REFERENCE_CONFIG;
+const hidden = values['text-hidden'] === undefined ? preset.text.hiddenSize : num('text-hidden');
+const config: ModelConfig = {
+  ...preset,
+  text: {
+    ...preset.text,
+    hiddenSize: hidden,
+    layers: values['text-layers'] === undefined ? preset.text.layers : num('text-layers'),
+    intermediateSize: Math.round((preset.text.intermediateSize * hidden) / preset.text.hiddenSize),
+  },
+};
+validateConfig(config);
 const seed = num('seed');
 const worldSeed = num('world-seed');
 const blankImages = values['blank-images'];
@@ -106,6 +122,9 @@ log({ phase: 'trained', visionPretrainingSteps: visionSteps, steps: trained.step
 await mkdir(out, { recursive: true });
 const settings = {
   config: values.config,
+  textHidden: config.text.hiddenSize,
+  textLayers: config.text.layers,
+  parameters: paramCount(config, 'policy'),
   examples: train.length,
   epochs: num('epochs'),
   batch: num('batch'),
