@@ -136,6 +136,18 @@ describe('experiment definitions', () => {
     const dynamics = await loadExperiment(join(EXPERIMENTS, 'temperature-dynamics.yaml'));
     expect(dynamics.rows.map((r) => (r.kind === 'run' ? r.specFor(1).temperature.staticTemperature : 0))).toEqual([0.6, 1, 1.4]);
     expect((await loadExperiment(join(EXPERIMENTS, 'tiny.yaml'))).rows).toHaveLength(3);
+    // samples-per-prompt: each row is a paper-table row with only K changed.
+    const k = await loadExperiment(join(EXPERIMENTS, 'samples-per-prompt.yaml'));
+    const samePaperRow = { 'continuous-k4': 'continuous-25', 'continuous-k32': 'continuous-25', 'm-star-pass-at-k-k32': 'm-star-pass-at-k' } as const;
+    expect(k.rows.map((r) => r.name)).toEqual(['warm-up', ...Object.keys(samePaperRow)]);
+    for (const [name, paperName] of Object.entries(samePaperRow)) {
+      const row = k.rows.find((r) => r.name === name);
+      if (row?.kind !== 'run') throw new Error(`${name} runs`);
+      const { name: _n, samplesPerPrompt, ...rest } = row.specFor(1);
+      const { name: _p, samplesPerPrompt: paperK, ...paperRest } = spec(paperName);
+      expect([samplesPerPrompt, paperK]).toEqual([name.endsWith('k4') ? 4 : 32, 16]);
+      expect(rest).toEqual(paperRest);
+    }
   });
 
   it('fresh-prompts keeps paper-table\'s warm-up and samples unseen prompts from iteration 2 on', async () => {
