@@ -1,3 +1,4 @@
+import { runV1 } from '@mstar/contracts';
 import { createPolicyClient, remoteSampler } from '@mstar/policy-inference';
 import { evaluate, runItems, type EvaluationResult, type RunSplit } from '@mstar/recipes';
 
@@ -13,7 +14,8 @@ export interface ServedEvalOptions {
 
 /** Greedy accuracy (and Pass@K when k > 1) of the policy a policy-inference service currently serves. */
 export async function evaluateServed(options: ServedEvalOptions): Promise<EvaluationResult> {
-  const world = { poolSize: 1, validationSize: options.size, inDomainTestSize: options.size, outOfDomainTestSize: options.size, worldSeed: options.worldSeed };
+  // Evaluation reads the answers only, so the gold chains' style does not matter.
+  const world = { poolSize: 1, validationSize: options.size, inDomainTestSize: options.size, outOfDomainTestSize: options.size, worldSeed: options.worldSeed, chainStyle: runV1.ChainStyle.PLAIN };
   const client = createPolicyClient(options.address);
   try {
     return await evaluate({

@@ -109,8 +109,14 @@ export interface PolicyVersionRef {
  * A @mstar/recipes ResponseSampler over the service: the evaluation harness (and anything else
  * written against samplers) runs against a deployed policy. Temperature 0 uses GenerateGreedy.
  * Item images travel as PNG; responses come back as [item][sample]. `policy` pins a version.
+ * A greedy batch is generation work like a sampling stream, so its unary call gets
+ * `greedyDeadlineMs` (default: the streaming deadline, 10 min), not the client's unary 10 s: a batch
+ * of 64 long (tallied) answers takes longer than that on a CPU.
  */
-export function remoteSampler(client: PolicyClient, options: { readonly policy?: commonV1.CheckpointRef } = {}): ResponseSampler {
+export function remoteSampler(
+  client: PolicyClient,
+  options: { readonly policy?: commonV1.CheckpointRef; readonly greedyDeadlineMs?: number } = {},
+): ResponseSampler {
   return async (request) => {
     const prompts = request.items.map((item) => ({ promptId: item.id, image: Buffer.from(encodePng(item.image)), question: item.question, responsePrefix: '' }));
     const seed = typeof request.seed === 'number' && Number.isInteger(request.seed) && request.seed >= 0 ? request.seed >>> 0 : deriveSeed(request.seed);
@@ -120,7 +126,8 @@ export function remoteSampler(client: PolicyClient, options: { readonly policy?:
       out[c.promptIndex]![c.sampleIndex] = { text: c.text, tokens: c.tokenCount, truncated: c.finishReason === policyV1.FinishReason.LENGTH };
     };
     if (request.temperature === 0) {
-      const completions = await client.generateGreedy({ prompts, maxNewTokens: request.maxNewTokens, policy: options.policy }, call);
+      const deadlineMs = options.greedyDeadlineMs ?? DEFAULT_POLICY_CLIENT_OPTIONS.streamDeadlineMs;
+      const completions = await client.generateGreedy({ prompts, maxNewTokens: request.maxNewTokens, policy: options.policy }, { ...call, deadlineMs });
       completions.forEach(put);
     } else {
       const stream = client.generate(

@@ -81,6 +81,12 @@ describe('parseRunSpec', () => {
     expect(spec.selection.k).toBe(2);
   });
 
+  it('reads the world\'s chain style, plain when left out', () => {
+    expect(parseRunSpec(minimal()).world.chainStyle).toBe(runV1.ChainStyle.UNSPECIFIED);
+    expect(parseRunSpec(minimal({ world: { chain_style: 'TALLY' } })).world.chainStyle).toBe(runV1.ChainStyle.TALLY);
+    expect(parseRunSpec(minimal({ world: { chain_style: 'CHAIN_STYLE_PLAIN' } })).world.chainStyle).toBe(runV1.ChainStyle.PLAIN);
+  });
+
   it('round-trips through formatRunSpec', () => {
     const spec = parseRunSpec(defaultFile);
     expect(parseRunSpec(formatRunSpec(spec))).toEqual(spec);
@@ -92,6 +98,7 @@ describe('parseRunSpec', () => {
     [minimal({ intervall_fraction: 0.5 }), 'intervall_fraction'],
     [minimal({ world: { pool_siz: 3 } }), 'world.pool_siz'],
     [minimal({ training_method: 'SIDEWAYS' }), 'training_method'],
+    [minimal({ world: { chain_style: 'TALLIED' } }), 'world.chain_style'],
     [minimal({ top_p: 1.5 }), 'top_p'],
     [minimal({ interval_fraction: 0 }), 'interval_fraction'],
     [minimal({ samples_per_prompt: 0 }), 'samples_per_prompt'],
@@ -125,6 +132,8 @@ describe('validateRunSpec', () => {
     const spec = { ...parseRunSpec(defaultFile), trainingMethod: runV1.TrainingMethod.UNSPECIFIED };
     expect(fieldOf(() => validateRunSpec(spec))).toBe('training_method');
     expect(fieldOf(() => validateRunSpec(runV1.RunSpec.fromPartial({ name: 'x' })))).toBe('model');
+    const base = parseRunSpec(defaultFile);
+    expect(fieldOf(() => validateRunSpec({ ...base, world: { ...base.world, chainStyle: 7 as runV1.ChainStyle } }))).toBe('world.chain_style');
   });
 });
 

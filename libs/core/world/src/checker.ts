@@ -1,7 +1,7 @@
 import { answersMatch, extractAnswer, splitSteps } from '@mstar/cot';
 import { COLOURS, SHAPES, countSubject, matchesSubject, pluralShape } from './scene.js';
 import type { Colour, Scene, Shape, Subject } from './scene.js';
-import { applyOperator, relationOf } from './steps.js';
+import { applyOperator, relationOf, tallyOf } from './steps.js';
 import type { Operator, Relation } from './steps.js';
 
 /** A step's verdict against the image's ground truth. */
@@ -9,7 +9,7 @@ export type StepLabel = 'correct' | 'incorrect' | 'unparseable';
 
 /** A step parsed from one of the templates. */
 export type Claim =
-  | { readonly type: 'count'; readonly subject: Subject; readonly value: number }
+  | { readonly type: 'count'; readonly subject: Subject; readonly value: number; readonly tally?: string }
   | { readonly type: 'list'; readonly colour: Colour; readonly values: readonly number[] }
   | { readonly type: 'arithmetic'; readonly left: number; readonly op: Operator; readonly right: number; readonly result: number }
   | { readonly type: 'relation'; readonly left: number; readonly relation: Relation; readonly right: number };
@@ -26,7 +26,7 @@ const COLOUR_SET = new Set<string>(COLOURS);
 const SHAPE_BY_NOUN = new Map<string, Shape>(SHAPES.flatMap((s): [string, Shape][] => [[s, s], [pluralShape(s), s]]));
 
 const INT = '(-?\\d+)';
-const COUNT = /^the number of ([a-z ]+) is (\d+)$/;
+const COUNT = /^(?:(.+), so )?the number of ([a-z ]+) is (\d+)$/;
 const LIST = /^the ([a-z]+) digits? (?:is|are) (\d+(?:, \d+)*(?: and \d+)?)$/;
 const ARITHMETIC = new RegExp(`^${INT} ([+*-]) ${INT} = ${INT}$`);
 const RELATION = new RegExp(`^${INT} is (more than|less than|equal to) ${INT}$`);
@@ -55,8 +55,9 @@ export function parseStep(text: string): Claim | null {
   const step = canonicalStep(text);
   let m = COUNT.exec(step);
   if (m !== null) {
-    const subject = parseSubject(m[1] ?? '');
-    return subject === null ? null : { type: 'count', subject, value: Number(m[2]) };
+    const subject = parseSubject(m[2] ?? '');
+    if (subject === null) return null;
+    return { type: 'count', subject, value: Number(m[3]), ...(m[1] !== undefined ? { tally: m[1] } : {}) };
   }
   m = LIST.exec(step);
   if (m !== null) {
@@ -86,7 +87,8 @@ function sameMultiset(a: readonly number[], b: readonly number[]): boolean {
 /**
  * Judges one step against the image and the steps before it:
  * - a count or digit list is correct when it is true of the image (a true but irrelevant count is
- *   still correct: relevance shows in the final answer, not in the step);
+ *   still correct: relevance shows in the final answer, not in the step); a count with a tally
+ *   (the 'tally' chain style) also needs the tally to be the image's, object by object;
  * - arithmetic and comparisons are correct when they hold AND every operand was stated before,
  *   in the question or an earlier step, so an invented operand is caught even when the sum is
  *   right. Earlier steps need not be correct: each step is judged locally (see checkResponse
@@ -98,6 +100,7 @@ export function checkStep(problem: CheckableProblem, stepText: string, previousS
   const grounded = (): Set<number> => new Set([problem.question, ...previousSteps].flatMap(numbersIn));
   switch (claim.type) {
     case 'count':
+      if (claim.tally !== undefined && claim.tally !== tallyOf(problem.scene, claim.subject)) return 'incorrect';
       return countSubject(problem.scene, claim.subject) === claim.value ? 'correct' : 'incorrect';
     case 'list': {
       const truth = problem.scene.objects

@@ -23,6 +23,8 @@ export type { GenerateProblemOptions, Problem } from './problem.js';
 export { SPLITS, SPLIT_NAMES, generateSplit, hashPosition } from './splits.js';
 export type { GenerateSplitOptions, SplitName, SplitSpec } from './splits.js';
 export { checkResponse, checkStep, parseStep } from './checker.js';
+export { COT_STYLES, goldCot, isCotStyle } from './chains.js';
+export type { CotStyle } from './chains.js';
 export type { CheckableProblem, CheckedStep, Claim, ResponseCheck, StepLabel } from './checker.js';
 export {
   IMAGE_PLACEHOLDER,

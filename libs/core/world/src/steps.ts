@@ -1,5 +1,5 @@
-import { subjectPhrase } from './scene.js';
-import type { Colour, Subject } from './scene.js';
+import { matchesSubject, subjectPhrase } from './scene.js';
+import type { Colour, Scene, Subject, WorldObject } from './scene.js';
 
 // The step templates. The generator writes them and the checker parses them (checker.ts): any
 // change here must keep the two in step, which the checker tests enforce on generated problems.
@@ -8,6 +8,26 @@ export type Operator = '+' | '-' | '*';
 
 export function countStep(subject: Subject, n: number): string {
   return `the number of ${subjectPhrase(subject)} is ${n}.`;
+}
+
+function objectName(o: WorldObject): string {
+  return `${o.colour} ${o.kind === 'digit' ? String(o.digit) : o.shape}`;
+}
+
+/**
+ * The tally a count step is preceded by in the 'tally' chain style (see goldCot): every object
+ * of the scene in reading order, each one the count is about numbered as it is met, e.g.
+ * "red circle = 1, blue 4 and red square = 2" for the red shapes.
+ */
+export function tallyOf(scene: Scene, subject: Subject): string {
+  let n = 0;
+  const names = scene.objects.map((o) => (matchesSubject(o, subject) ? `${objectName(o)} = ${++n}` : objectName(o)));
+  return names.length <= 1 ? (names[0] ?? 'nothing') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/** A count step with its tally: "<tally>, so the number of <subject> is <n>." */
+export function tallyStep(scene: Scene, subject: Subject, n: number): string {
+  return `${tallyOf(scene, subject)}, so ${countStep(subject, n)}`;
 }
 
 export function listStep(colour: Colour, digits: readonly number[]): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkResponse, checkStep, parseStep } from '../src/index.js';
+import { checkResponse, checkStep, generateSplit, goldCot, isCotStyle, parseStep } from '../src/index.js';
 import type { CheckableProblem, Scene } from '../src/index.js';
 
 // Red: 2 circles + 1 square; blue: 1 circle + 1 triangle; green: 1 cross; digits: red 3, red 5, blue 4.
@@ -125,5 +125,39 @@ describe('checkResponse', () => {
     expect(checkResponse(compare, `${steps}\n\n# Answer\n\nA`).answerCorrect).toBe(true);
     expect(checkResponse(compare, `${steps}\n\n# Answer\n\nred shapes`).answerCorrect).toBe(true);
     expect(checkResponse(compare, `${steps}\n\n# Answer\n\nB`).answerCorrect).toBe(false);
+  });
+});
+
+describe('the tally chain style', () => {
+  const redShapes =
+    'red circle = 1, red circle = 2, red square = 3, blue circle, blue triangle, green cross, red 3, red 5 and blue 4, so the number of red shapes is 3.';
+
+  it('judges a tallied count by its tally and its count', () => {
+    expect(parseStep(redShapes)).toMatchObject({ type: 'count', value: 3, tally: redShapes.split(', so ')[0] });
+    expect(checkStep(difference, redShapes, [])).toBe('correct');
+    // The count is right but the tally numbers a blue circle and skips the red square.
+    const wrongTally = redShapes.replace('red square = 3, blue circle', 'red square, blue circle = 3');
+    expect(checkStep(difference, wrongTally, [])).toBe('incorrect');
+    expect(checkStep(difference, redShapes.replace('is 3.', 'is 2.'), [])).toBe('incorrect');
+    expect(checkStep(difference, `red 3 = 1, red 5 = 2, so the number of red digits is 2.`, [])).toBe('incorrect');
+  });
+
+  it('rewrites every count step of a generated problem and nothing else', () => {
+    const problems = generateSplit('validation', { seed: 3, size: 60 });
+    for (const p of problems) {
+      expect(goldCot(p, 'plain')).toBe(p.cot);
+      const tallied = goldCot(p, 'tally');
+      const check = checkResponse(p, tallied);
+      expect(check, tallied).toMatchObject({ answerCorrect: true, allStepsCorrect: true });
+      const steps = check.steps.map((s) => s.text);
+      expect(steps).toHaveLength(p.steps.length);
+      steps.forEach((step, i) => {
+        const plain = p.steps[i]!;
+        if (parseStep(plain)?.type === 'count') expect(step.endsWith(`, so ${plain}`), step).toBe(true);
+        else expect(step).toBe(plain);
+      });
+    }
+    expect(problems.some((p) => p.steps.some((s) => parseStep(s)?.type === 'count'))).toBe(true);
+    expect(isCotStyle('tally') && !isCotStyle('tallied')).toBe(true);
   });
 });

@@ -6,7 +6,8 @@
  * [--families count,compare] (train and evaluate on those question families only)
  * [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision)
  * [--text-hidden 512] [--text-layers 12] (a wider or deeper language model than the preset's;
- * the SwiGLU size scales with the width) ...
+ * the SwiGLU size scales with the width) [--cot tally] (gold chains that tally the scene before each
+ * count, see goldCot; in-domain answers run to 110 tokens: pass --max-new-tokens 160) ...
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, paramCount, saveCheckpoint, validateConfig } from '@mstar/models';
 import type { ModelConfig } from '@mstar/models';
-import { IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit } from '@mstar/world';
+import { COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isCotStyle } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'vision-pretraining-steps': { type: 'string', default: '0' },
     'text-hidden': { type: 'string' },
     'text-layers': { type: 'string' },
+    cot: { type: 'string', default: 'plain' },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -70,7 +72,9 @@ const log = (fields: Record<string, unknown>): void => {
 
 const tokenizerFiles = buildWorldTokenizer();
 const tokenizer = createTokenizer(tokenizerFiles);
-const itemOptions = { blankImages };
+const cot = values.cot;
+if (!isCotStyle(cot)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${cot}`);
+const itemOptions = { blankImages, cot };
 const families = values.families === undefined ? undefined : new Set(values.families.split(','));
 for (const family of families ?? []) {
   if (!(IN_DOMAIN_FAMILIES as readonly string[]).includes(family)) throw new Error(`--families: ${family} is not an in-domain family (${IN_DOMAIN_FAMILIES.join(', ')})`);
@@ -133,6 +137,7 @@ const settings = {
   seed,
   worldSeed,
   blankImages,
+  cot,
   visionPretrainingSteps: visionSteps,
   ...(families !== undefined ? { families: [...families] } : {}),
 };

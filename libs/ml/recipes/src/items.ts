@@ -1,5 +1,5 @@
-import { IMAGE_PLACEHOLDER, renderScene } from '@mstar/world';
-import type { DatasetRecord, Problem, RgbImage, TextTokenizer } from '@mstar/world';
+import { IMAGE_PLACEHOLDER, goldCot, renderScene } from '@mstar/world';
+import type { CotStyle, DatasetRecord, Problem, RgbImage, TextTokenizer } from '@mstar/world';
 import { RecipeConfigError } from './errors.js';
 
 /**
@@ -27,6 +27,8 @@ export function blankImage(size: number): RgbImage {
 export interface ItemOptions {
   /** Replace the image by blankImage (the control that shows the image matters). */
   readonly blankImages?: boolean;
+  /** How a world problem's gold chain writes its count steps (`goldCot`); default 'plain'. */
+  readonly cot?: CotStyle;
 }
 
 export function itemFromProblem(problem: Problem, options: ItemOptions = {}): EvalItem {
@@ -38,7 +40,7 @@ export function itemFromProblem(problem: Problem, options: ItemOptions = {}): Ev
     image: options.blankImages === true ? blankImage(image.width) : image,
     answer: problem.answer,
     ...(problem.choices !== undefined ? { choices: problem.choices } : {}),
-    response: problem.cot,
+    response: goldCot(problem, options.cot ?? 'plain'),
   };
 }
 

@@ -1,4 +1,4 @@
-import { commonV1, curationV1, type runV1 } from '@mstar/contracts';
+import { commonV1, curationV1, runV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
 import { numImageTokens, paramCount, REFERENCE_CONFIG, TINY_CONFIG, type ModelConfig } from '@mstar/models';
 import { generateSplit, type SplitName } from '@mstar/world';
@@ -59,11 +59,13 @@ function sizeOf(world: runV1.WorldSettings, split: RunSplit): number {
 
 /**
  * The items of one split of a run's world (a pure function of the world settings): the pool is
- * the first pool_size train problems, each test split the first *_test_size of its split. Every
- * service building the same run sees the same items with the same ids.
+ * the first pool_size train problems, each test split the first *_test_size of its split, the gold
+ * chains in the world's chain style. Every service building the same run sees the same items with
+ * the same ids.
  */
 export function runItems(world: runV1.WorldSettings, split: RunSplit): EvalItem[] {
-  return generateSplit(SPLIT_OF[split], { seed: world.worldSeed, size: sizeOf(world, split) }).map((p) => itemFromProblem(p));
+  const cot = world.chainStyle === runV1.ChainStyle.TALLY ? 'tally' : 'plain';
+  return generateSplit(SPLIT_OF[split], { seed: world.worldSeed, size: sizeOf(world, split) }).map((p) => itemFromProblem(p, { cot }));
 }
 
 /** One line of the PRM training data: a sampled response and the Monte-Carlo label of each step. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_CONFIG } from '@mstar/models';
-import { DatasetError, createWorldTokenizer, encodePng, generateSplit, renderScene, writeDataset } from '@mstar/world';
+import { DatasetError, createWorldTokenizer, encodePng, generateSplit, goldCot, renderScene, writeDataset } from '@mstar/world';
 import { itemFromProblem, loadItems, sftExamples, sftFeeds } from '../src/index.js';
 
 let dir: string;
@@ -60,6 +60,11 @@ describe('MathV360K-style datasets', () => {
     const path = await writeDataset(join(dir, 'world'), problems);
     const items = await loadItems(path, { config: TINY_CONFIG });
     expect(items).toEqual(problems.map((p) => itemFromProblem(p)));
+    // The chain style changes only the gold response.
+    const tallied = problems.map((p) => itemFromProblem(p, { cot: 'tally' }));
+    expect(tallied.map(({ response: _r, ...rest }) => rest)).toEqual(items.map(({ response: _r, ...rest }) => rest));
+    expect(tallied.map((i) => i.response)).toEqual(problems.map((p) => goldCot(p, 'tally')));
+    expect(tallied.some((i, k) => i.response !== items[k]!.response)).toBe(true);
     expect(Buffer.from(items[0]!.image.data).equals(Buffer.from(renderScene(problems[0]!.scene, 'plain').data))).toBe(true);
 
     const bad = join(dir, 'bad');

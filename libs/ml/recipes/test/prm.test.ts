@@ -1,3 +1,4 @@
+import { runV1 } from '@mstar/contracts';
 import { describe, expect, it } from 'vitest';
 import { formatCot, splitSteps } from '@mstar/cot';
 import { prmWeightsFromPolicy, initWeights, stepBoundaries, TINY_CONFIG } from '@mstar/models';
@@ -6,7 +7,7 @@ import { prmExamples, prmLoss, prmResponseIds, runItems, trainPrm } from '../src
 import type { PrmTrajectory } from '../src/index.js';
 
 const tokenizer = createWorldTokenizer();
-const pool = runItems({ poolSize: 16, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 4 }, 'pool');
+const pool = runItems({ poolSize: 16, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 4, chainStyle: runV1.ChainStyle.PLAIN }, 'pool');
 const byId = new Map(pool.map((item) => [item.id, item]));
 
 /** Per item: its gold CoT (all steps 1) and the chain ending in the next item's last step (that step 0). */

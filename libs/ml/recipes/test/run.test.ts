@@ -1,10 +1,11 @@
-import { commonV1, curationV1 } from '@mstar/contracts';
+import { commonV1, curationV1, runV1 } from '@mstar/contracts';
+import { generateSplit, goldCot } from '@mstar/world';
 import { InvalidArgumentError } from '@mstar/errors';
 import { paramCount, REFERENCE_CONFIG, TINY_CONFIG } from '@mstar/models';
 import { describe, expect, it } from 'vitest';
 import { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, modelSummary, runItems } from '../src/index.js';
 
-const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3 };
+const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3, chainStyle: runV1.ChainStyle.UNSPECIFIED };
 
 describe('run items', () => {
   it('are a pure function of the world settings, with distinct ids per split', () => {
@@ -18,6 +19,15 @@ describe('run items', () => {
     const ids = ['pool', 'validation', 'test', 'test-ood-compose', 'test-ood-style'].flatMap((s) => runItems(world, s as 'pool').map((i) => i.id));
     expect(new Set(ids).size).toBe(ids.length);
     expect(pool.every((i) => i.response !== undefined && i.answer !== '')).toBe(true);
+  });
+
+  it('write the gold chains in the world\'s chain style', () => {
+    const plain = runItems(world, 'pool');
+    expect(runItems({ ...world, chainStyle: runV1.ChainStyle.PLAIN }, 'pool')).toEqual(plain);
+    const tally = runItems({ ...world, chainStyle: runV1.ChainStyle.TALLY }, 'pool');
+    expect(tally.map(({ response: _r, ...rest }) => rest)).toEqual(plain.map(({ response: _r, ...rest }) => rest));
+    expect(tally.map((i) => i.response)).toEqual(generateSplit('train', { seed: 3, size: 12 }).map((p) => goldCot(p, 'tally')));
+    expect(tally.filter((i, k) => i.response !== plain[k]!.response).length).toBeGreaterThan(6);
   });
 
   it('maps presets to model configs', () => {

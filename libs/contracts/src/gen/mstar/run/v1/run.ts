@@ -24,6 +24,53 @@ export const protobufPackage = "mstar.run.v1";
 
 export const protobufFileName = "mstar/run/v1/run.proto";
 
+/** The gold chain-of-thought style of the built-in world. */
+export enum ChainStyle {
+  /** UNSPECIFIED - Not set: the plain style. */
+  UNSPECIFIED = 0,
+  /** PLAIN - A count step states the count: "the number of red shapes is 2." */
+  PLAIN = 1,
+  /**
+   * TALLY - A count step first tallies the scene's objects in reading order, numbering the ones it
+   * counts: "red circle = 1, blue 4 and red square = 2, so the number of red shapes is 2."
+   * Answers are longer: up to 110 tokens in-domain, 240 for the compositions (max_new_tokens 256).
+   */
+  TALLY = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function chainStyleFromJSON(object: any): ChainStyle {
+  switch (object) {
+    case 0:
+    case "CHAIN_STYLE_UNSPECIFIED":
+      return ChainStyle.UNSPECIFIED;
+    case 1:
+    case "CHAIN_STYLE_PLAIN":
+      return ChainStyle.PLAIN;
+    case 2:
+    case "CHAIN_STYLE_TALLY":
+      return ChainStyle.TALLY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ChainStyle.UNRECOGNIZED;
+  }
+}
+
+export function chainStyleToJSON(object: ChainStyle): string {
+  switch (object) {
+    case ChainStyle.UNSPECIFIED:
+      return "CHAIN_STYLE_UNSPECIFIED";
+    case ChainStyle.PLAIN:
+      return "CHAIN_STYLE_PLAIN";
+    case ChainStyle.TALLY:
+      return "CHAIN_STYLE_TALLY";
+    case ChainStyle.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** How each self-evolving iteration's training starts. */
 export enum TrainingMethod {
   /** UNSPECIFIED - Not set; rejected with INVALID_ARGUMENT. */
@@ -446,6 +493,11 @@ export interface WorldSettings {
    * what makes their results comparable.
    */
   worldSeed: number;
+  /**
+   * How the gold chains of thought (the warm-up's SFT targets) write their count steps.
+   * (default: CHAIN_STYLE_PLAIN)
+   */
+  chainStyle: ChainStyle;
 }
 
 /** Stage 1: supervised fine-tuning of the initial model on gold CoT answers. */
@@ -1075,7 +1127,7 @@ export const ModelSettings: MessageFns<ModelSettings> = {
 };
 
 function createBaseWorldSettings(): WorldSettings {
-  return { poolSize: 0, validationSize: 0, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 0 };
+  return { poolSize: 0, validationSize: 0, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 0, chainStyle: 0 };
 }
 
 export const WorldSettings: MessageFns<WorldSettings> = {
@@ -1094,6 +1146,9 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     }
     if (message.worldSeed !== 0) {
       writer.uint32(40).uint32(message.worldSeed);
+    }
+    if (message.chainStyle !== 0) {
+      writer.uint32(48).int32(message.chainStyle);
     }
     return writer;
   },
@@ -1151,6 +1206,14 @@ export const WorldSettings: MessageFns<WorldSettings> = {
             message.worldSeed = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.chainStyle = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1190,6 +1253,11 @@ export const WorldSettings: MessageFns<WorldSettings> = {
         : isSet(object.world_seed)
         ? globalThis.Number(object.world_seed)
         : 0,
+      chainStyle: isSet(object.chainStyle)
+        ? chainStyleFromJSON(object.chainStyle)
+        : isSet(object.chain_style)
+        ? chainStyleFromJSON(object.chain_style)
+        : 0,
     };
   },
 
@@ -1210,6 +1278,9 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     if (message.worldSeed !== 0) {
       obj.worldSeed = Math.round(message.worldSeed);
     }
+    if (message.chainStyle !== 0) {
+      obj.chainStyle = chainStyleToJSON(message.chainStyle);
+    }
     return obj;
   },
 
@@ -1223,6 +1294,7 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     message.inDomainTestSize = object.inDomainTestSize ?? 0;
     message.outOfDomainTestSize = object.outOfDomainTestSize ?? 0;
     message.worldSeed = object.worldSeed ?? 0;
+    message.chainStyle = object.chainStyle ?? 0;
     return message;
   },
 };
