@@ -22,7 +22,11 @@ export interface StreamCallOptions {
 export interface PolicyClient {
   /** The completions of a Generate call, in completion order; fails with the call's ServiceError. */
   generate(request: Partial<policyV1.GenerateRequest>, options?: StreamCallOptions): AsyncIterable<policyV1.Completion>;
-  /** One greedy completion per prompt, in request order. */
+  /**
+   * One greedy completion per prompt, in request order. A unary call, but generation work like a
+   * sampling stream, so its deadline defaults to the client's streaming one: a batch of long answers
+   * (e.g. 64 tallied chains) takes more than the unary 10 s on a CPU.
+   */
   generateGreedy(request: Partial<policyV1.GenerateGreedyRequest>, options?: UnaryCallOptions): Promise<policyV1.Completion[]>;
   getModelInfo(options?: UnaryCallOptions): Promise<policyV1.GetModelInfoResponse>;
   close(): void;
@@ -36,7 +40,9 @@ export const DEFAULT_POLICY_CLIENT_OPTIONS: CreateClientOptions = { deadlineMs: 
  * grpc-js on UNAVAILABLE / RESOURCE_EXHAUSTED before their first response (see @mstar/grpc).
  */
 export function createPolicyClient(address: string, options: PolicyClientOptions = {}): PolicyClient {
-  const raw = createClient(policyV1.PolicyInferenceServiceClient, address, { ...DEFAULT_POLICY_CLIENT_OPTIONS, ...options });
+  const resolved = { ...DEFAULT_POLICY_CLIENT_OPTIONS, ...options };
+  const raw = createClient(policyV1.PolicyInferenceServiceClient, address, resolved);
+  const generationDeadlineMs = resolved.streamDeadlineMs ?? resolved.deadlineMs;
   const unary = promiseClient(raw);
   return {
     async *generate(request, callOptions = {}) {
@@ -59,8 +65,11 @@ export function createPolicyClient(address: string, options: PolicyClientOptions
         call.cancel();
       }
     },
-    async generateGreedy(request, callOptions) {
-      const response = await unary.generateGreedy(policyV1.GenerateGreedyRequest.fromPartial(request), callOptions);
+    async generateGreedy(request, callOptions = {}) {
+      const response = await unary.generateGreedy(policyV1.GenerateGreedyRequest.fromPartial(request), {
+        ...callOptions,
+        deadlineMs: callOptions.deadlineMs ?? generationDeadlineMs,
+      });
       return response.completions;
     },
     getModelInfo: (callOptions) => unary.getModelInfo({}, callOptions),
@@ -109,14 +118,8 @@ export interface PolicyVersionRef {
  * A @mstar/recipes ResponseSampler over the service: the evaluation harness (and anything else
  * written against samplers) runs against a deployed policy. Temperature 0 uses GenerateGreedy.
  * Item images travel as PNG; responses come back as [item][sample]. `policy` pins a version.
- * A greedy batch is generation work like a sampling stream, so its unary call gets
- * `greedyDeadlineMs` (default: the streaming deadline, 10 min), not the client's unary 10 s: a batch
- * of 64 long (tallied) answers takes longer than that on a CPU.
  */
-export function remoteSampler(
-  client: PolicyClient,
-  options: { readonly policy?: commonV1.CheckpointRef; readonly greedyDeadlineMs?: number } = {},
-): ResponseSampler {
+export function remoteSampler(client: PolicyClient, options: { readonly policy?: commonV1.CheckpointRef } = {}): ResponseSampler {
   return async (request) => {
     const prompts = request.items.map((item) => ({ promptId: item.id, image: Buffer.from(encodePng(item.image)), question: item.question, responsePrefix: '' }));
     const seed = typeof request.seed === 'number' && Number.isInteger(request.seed) && request.seed >= 0 ? request.seed >>> 0 : deriveSeed(request.seed);
@@ -126,8 +129,7 @@ export function remoteSampler(
       out[c.promptIndex]![c.sampleIndex] = { text: c.text, tokens: c.tokenCount, truncated: c.finishReason === policyV1.FinishReason.LENGTH };
     };
     if (request.temperature === 0) {
-      const deadlineMs = options.greedyDeadlineMs ?? DEFAULT_POLICY_CLIENT_OPTIONS.streamDeadlineMs;
-      const completions = await client.generateGreedy({ prompts, maxNewTokens: request.maxNewTokens, policy: options.policy }, { ...call, deadlineMs });
+      const completions = await client.generateGreedy({ prompts, maxNewTokens: request.maxNewTokens, policy: options.policy }, call);
       completions.forEach(put);
     } else {
       const stream = client.generate(

@@ -140,6 +140,10 @@ describe('the tally chain style', () => {
     expect(checkStep(difference, wrongTally, [])).toBe('incorrect');
     expect(checkStep(difference, redShapes.replace('is 3.', 'is 2.'), [])).toBe('incorrect');
     expect(checkStep(difference, `red 3 = 1, red 5 = 2, so the number of red digits is 2.`, [])).toBe('incorrect');
+    // A scene with nothing in it tallies as "nothing".
+    const empty: CheckableProblem = { scene: { objects: [] }, question: 'how many red shapes are there?', answer: '0' };
+    expect(checkStep(empty, 'nothing, so the number of red shapes is 0.', [])).toBe('correct');
+    expect(checkStep(empty, 'red circle = 1, so the number of red shapes is 0.', [])).toBe('incorrect');
   });
 
   it('rewrites every count step of a generated problem and nothing else', () => {
