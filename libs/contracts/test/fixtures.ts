@@ -15,6 +15,7 @@ export function fullRunSpec(): runV1.RunSpec {
     iterations: 8,
     trainingMethod: runV1.TrainingMethod.CONTINUOUS,
     intervalFraction: 0.25,
+    intervalStart: 3,
     samplesPerPrompt: 16,
     topP: 0.95,
     maxNewTokens: 192,

@@ -91,6 +91,7 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   intIn(spec.iterations, 'iterations', 1, 1000);
   enumSet(spec.trainingMethod, 'training_method', runV1.TrainingMethod);
   inRange(spec.intervalFraction, 'interval_fraction', 0, 1, true);
+  intIn(spec.intervalStart, 'interval_start', 0, world.poolSize - 1);
   intIn(spec.samplesPerPrompt, 'samples_per_prompt', 1, MAX_SAMPLES);
   inRange(spec.topP, 'top_p', 0, 1, true);
   intIn(spec.maxNewTokens, 'max_new_tokens', 1, MAX_NEW_TOKENS);
@@ -137,12 +138,12 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   return spec as ResolvedRunSpec;
 }
 
-/** The pool prompts of iteration i (1-based): `interval` indices from ((i - 1) * interval) mod pool, cycling. */
+/** The pool prompts of iteration i (1-based): `interval` indices from (interval_start + (i - 1) * interval) mod pool, cycling. */
 export function poolSlice(spec: ResolvedRunSpec, iteration: number): { start: number; indices: number[] } {
   intIn(iteration, 'iteration', 1);
   const pool = spec.world.poolSize;
   const interval = intervalSize(spec);
-  const start = ((iteration - 1) * interval) % pool;
+  const start = (spec.intervalStart + (iteration - 1) * interval) % pool;
   return { start, indices: Array.from({ length: interval }, (_, j) => (start + j) % pool) };
 }
 

@@ -18,6 +18,7 @@ export const RUN_SPEC_KEYS = {
   iterations: true,
   trainingMethod: 'TRAINING_METHOD_',
   intervalFraction: true,
+  intervalStart: true,
   samplesPerPrompt: true,
   topP: true,
   maxNewTokens: true,

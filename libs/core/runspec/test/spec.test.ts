@@ -101,6 +101,7 @@ describe('parseRunSpec', () => {
     [minimal({ world: { chain_style: 'TALLIED' } }), 'world.chain_style'],
     [minimal({ top_p: 1.5 }), 'top_p'],
     [minimal({ interval_fraction: 0 }), 'interval_fraction'],
+    [minimal({ interval_start: 100 }), 'interval_start'],
     [minimal({ samples_per_prompt: 0 }), 'samples_per_prompt'],
     [minimal({ temperature: { reward_pass_k: 20 } }), 'temperature.reward_pass_k'],
     [minimal({ temperature: { grid: { list: { values: [1, 1] } } } }), 'temperature.grid.list.values'],
@@ -146,6 +147,13 @@ describe('derived quantities', () => {
     expect(fourth.start).toBe(90);
     expect(fourth.indices.slice(8, 12)).toEqual([98, 99, 0, 1]);
     expect(() => poolSlice(spec, 0)).toThrow(InvalidArgumentError);
+  });
+
+  it('starts the slices at interval_start, past the warm-up prompts', () => {
+    const late = parseRunSpec(minimal({ interval_fraction: 0.3, interval_start: 80 }));
+    expect(poolSlice(late, 1).start).toBe(80);
+    expect(poolSlice(late, 1).indices.slice(18, 22)).toEqual([98, 99, 0, 1]);
+    expect(poolSlice(late, 2).start).toBe(10);
   });
 
   it('sweeps before iterations 1, 1 + r, ... and never under STATIC', () => {

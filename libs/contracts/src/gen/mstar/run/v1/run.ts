@@ -438,8 +438,8 @@ export interface RunSpec {
    */
   trainingMethod: TrainingMethod;
   /**
-   * Share of the prompt pool sampled per iteration, in (0, 1]; slices cycle through the pool.
-   * (default 0.25)
+   * Share of the prompt pool sampled per iteration, in (0, 1]; slices cycle through the pool,
+   * starting at interval_start. (default 0.25)
    */
   intervalFraction: number;
   /** Samples per prompt (K) when building a dataset, at least 1. (default 16) */
@@ -466,7 +466,16 @@ export interface RunSpec {
     | OptimizerSettings
     | undefined;
   /** Which test splits are measured after every checkpoint. */
-  evaluation: EvaluationSettings | undefined;
+  evaluation:
+    | EvaluationSettings
+    | undefined;
+  /**
+   * Pool index of iteration 1's first prompt, in [0, pool_size); the slices cycle on from there.
+   * The warm-up trains on the first warmup.examples pool prompts, so interval_start =
+   * warmup.examples makes the iterations sample prompts the warm-up never saw (the paper's
+   * setting: gold chains of thought for a few prompts, answers only for the rest). (default 0)
+   */
+  intervalStart: number;
 }
 
 /** The model to build. */
@@ -701,6 +710,7 @@ function createBaseRunSpec(): RunSpec {
     temperature: undefined,
     optimizer: undefined,
     evaluation: undefined,
+    intervalStart: 0,
   };
 }
 
@@ -756,6 +766,9 @@ export const RunSpec: MessageFns<RunSpec> = {
     }
     if (message.evaluation !== undefined) {
       EvaluationSettings.encode(message.evaluation, writer.uint32(138).fork()).join();
+    }
+    if (message.intervalStart !== 0) {
+      writer.uint32(144).uint32(message.intervalStart);
     }
     return writer;
   },
@@ -909,6 +922,14 @@ export const RunSpec: MessageFns<RunSpec> = {
             message.evaluation = EvaluationSettings.decode(reader, reader.uint32());
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.intervalStart = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -960,6 +981,11 @@ export const RunSpec: MessageFns<RunSpec> = {
       temperature: isSet(object.temperature) ? TemperaturePolicy.fromJSON(object.temperature) : undefined,
       optimizer: isSet(object.optimizer) ? OptimizerSettings.fromJSON(object.optimizer) : undefined,
       evaluation: isSet(object.evaluation) ? EvaluationSettings.fromJSON(object.evaluation) : undefined,
+      intervalStart: isSet(object.intervalStart)
+        ? globalThis.Number(object.intervalStart)
+        : isSet(object.interval_start)
+        ? globalThis.Number(object.interval_start)
+        : 0,
     };
   },
 
@@ -1016,6 +1042,9 @@ export const RunSpec: MessageFns<RunSpec> = {
     if (message.evaluation !== undefined) {
       obj.evaluation = EvaluationSettings.toJSON(message.evaluation);
     }
+    if (message.intervalStart !== 0) {
+      obj.intervalStart = Math.round(message.intervalStart);
+    }
     return obj;
   },
 
@@ -1055,6 +1084,7 @@ export const RunSpec: MessageFns<RunSpec> = {
     message.evaluation = (object.evaluation !== undefined && object.evaluation !== null)
       ? EvaluationSettings.fromPartial(object.evaluation)
       : undefined;
+    message.intervalStart = object.intervalStart ?? 0;
     return message;
   },
 };
