@@ -49,6 +49,15 @@ function fieldOf(fn: () => unknown): string | undefined {
 }
 
 describe('parseRunSpec', () => {
+  it('reads the tallied spec whose iterations sample only prompts the warm-up never saw', () => {
+    const spec = parseRunSpec(readFileSync(new URL('../../../../specs/tally-fresh.yaml', import.meta.url), 'utf8'));
+    expect(spec.world.chainStyle).toBe(runV1.ChainStyle.TALLY);
+    expect(spec.intervalStart).toBe(spec.warmup.examples);
+    const lastSlice = poolSlice(spec, spec.iterations).indices;
+    expect(Math.min(...poolSlice(spec, 1).indices, ...lastSlice)).toBe(spec.warmup.examples);
+    expect(Math.max(...lastSlice)).toBeLessThan(spec.world.poolSize);
+  });
+
   it('reads the default spec of npm start', () => {
     const spec = parseRunSpec(defaultFile);
     expect(spec.name).toBe('m-star-default');

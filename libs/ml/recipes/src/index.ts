@@ -26,6 +26,8 @@ export type { FreshOptimizer, SftOptions, SftProgress, SftResult } from './warmu
 export { openPrmScorer, prmExamples, prmFeeds, prmLoss, prmResponseIds, trainPrm } from './prm.js';
 export type { PrmStepScorer, PrmTrainingExample, PrmTrainOptions } from './prm.js';
 export { prmQuality } from './prm-quality.js';
+export { keptQuality } from './kept-quality.js';
+export type { KeptCount, KeptQuality } from './kept-quality.js';
 export { pretrainVision } from './vision.js';
 export type { VisionPretrainingOptions, VisionPretrainingResult } from './vision.js';
 export type { PrmQuality, ScoredPrompt } from './prm-quality.js';

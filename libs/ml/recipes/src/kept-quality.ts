@@ -1,0 +1,46 @@
+import { InvalidArgumentError } from '@mstar/errors';
+import { auc } from '@mstar/metrics';
+import { checkResponse, type Problem } from '@mstar/world';
+import type { curationV1 } from '@mstar/contracts';
+
+/** Kept samples, and how many of them have every step right, for one question family or all. */
+export interface KeptCount {
+  readonly kept: number;
+  readonly allStepsRight: number;
+}
+
+/** How sound the reasoning of an iteration's kept (answer-correct) samples is. */
+export interface KeptQuality extends KeptCount {
+  readonly byFamily: Readonly<Record<string, KeptCount>>;
+  /**
+   * AUC of the recorded PRM score for "every step right" against the rest of the kept samples:
+   * how well the PRM told right reasoning from a lucky answer. Null without both kinds.
+   */
+  readonly prmAuc: number | null;
+}
+
+/**
+ * Re-checks every step of an iteration dataset's kept samples with the world's checker. The exact
+ * match filter only asks for the gold final answer; a sample can reach it by a wrong count, and
+ * with answers as small as this world's (counts 0-4, one of three comparison words) often does.
+ */
+export function keptQuality(records: readonly curationV1.DatasetRecord[], problems: ReadonlyMap<string, Problem>): KeptQuality {
+  const byFamily: Record<string, { kept: number; allStepsRight: number }> = {};
+  const right = records.map((record, i) => {
+    const problem = problems.get(record.promptId);
+    if (problem === undefined) throw new InvalidArgumentError(`kept sample ${i}: prompt ${record.promptId} is not in the given pool`);
+    const ok = checkResponse(problem, record.response).allStepsCorrect;
+    const family = (byFamily[problem.family] ??= { kept: 0, allStepsRight: 0 });
+    family.kept += 1;
+    if (ok) family.allStepsRight += 1;
+    return ok;
+  });
+  const allStepsRight = right.filter(Boolean).length;
+  const bothKinds = allStepsRight > 0 && allStepsRight < right.length;
+  return {
+    kept: records.length,
+    allStepsRight,
+    byFamily,
+    prmAuc: bothKinds ? auc(records.map((r) => r.prmScore), right) : null,
+  };
+}

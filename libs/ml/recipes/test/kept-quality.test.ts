@@ -1,0 +1,36 @@
+import { formatCot, splitSteps } from '@mstar/cot';
+import { InvalidArgumentError } from '@mstar/errors';
+import { curationV1 } from '@mstar/contracts';
+import { generateSplit, type Problem } from '@mstar/world';
+import { describe, expect, it } from 'vitest';
+import { keptQuality } from '../src/index.js';
+
+const problems = generateSplit('train', { seed: 2, size: 80 });
+const byId = new Map(problems.map((p) => [p.id, p]));
+const [a, b] = problems.filter((p) => p.family === 'count') as [Problem, Problem];
+const digitSum = problems.find((p) => p.family === 'digit-sum')!;
+
+const record = (p: Problem, response: string, prmScore: number) =>
+  curationV1.DatasetRecord.fromPartial({ promptId: p.id, response, prmScore });
+/** The gold answer reached through a wrong count step (a lucky sample the exact match keeps). */
+const lucky = (p: Problem) => formatCot([splitSteps(p.cot)[0]!.replace(/is \d+\.$/, `is ${(Number(p.answer) + 1) % 5}.`)], p.answer);
+
+describe('keptQuality', () => {
+  it('counts the kept samples whose every step is right, by family, and the PRM AUC between the kinds', () => {
+    const quality = keptQuality(
+      [record(a, a.cot, 0.9), record(a, lucky(a), 0.4), record(b, lucky(b), 0.7), record(digitSum, digitSum.cot, 0.5)],
+      byId,
+    );
+    expect(quality.kept).toBe(4);
+    expect(quality.allStepsRight).toBe(2);
+    expect(quality.byFamily).toEqual({ count: { kept: 3, allStepsRight: 1 }, 'digit-sum': { kept: 1, allStepsRight: 1 } });
+    // right 0.9 and 0.5 against lucky 0.4 and 0.7: 0.9 beats both, 0.5 beats 0.4.
+    expect(quality.prmAuc).toBeCloseTo(3 / 4, 10);
+  });
+
+  it('has no PRM AUC when every kept sample is of one kind, and rejects prompts outside the pool', () => {
+    expect(keptQuality([record(a, lucky(a), 0.1)], byId)).toMatchObject({ kept: 1, allStepsRight: 0, prmAuc: null });
+    const stranger = curationV1.DatasetRecord.fromPartial({ promptId: 'train-99999', response: a.cot });
+    expect(() => keptQuality([stranger], byId)).toThrow(InvalidArgumentError);
+  });
+});
