@@ -4,7 +4,7 @@
  * checker's ground truth and best-of-K accuracy by PRM vs majority vote vs a random pick.
  * Run from the root: npm run prm-quality -- --policy runs/<run>/checkpoints/policy/v0
  * --prm runs/<run>/checkpoints/prm/v0 [--split validation] [--size N] [--k 16] [--temperature 1.0]
- * [--aggregation min] [--seed S] [--world-seed S]. Progress goes to stderr; the last stdout line is the JSON.
+ * [--max-new-tokens 48] (160 for tallied chains) [--aggregation min] [--seed S] [--world-seed S]. Progress goes to stderr; the last stdout line is the JSON.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '128' },
     k: { type: 'string', default: '16' },
     temperature: { type: 'string', default: '1.0' },
+    'max-new-tokens': { type: 'string', default: '48' },
     aggregation: { type: 'string', default: 'min' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
@@ -44,6 +45,7 @@ const sampled = await evaluate({
   tokenizer,
   k,
   temperature: Number(values.temperature),
+  maxNewTokens: Number(values['max-new-tokens']),
   seed: Number(values.seed),
   greedy: false,
   keepSamples: true,
