@@ -20,7 +20,8 @@ export interface KeptQuality extends KeptCount {
 }
 
 /**
- * Re-checks every step of an iteration dataset's kept samples with the world's checker. The exact
+ * Re-checks every step of an iteration dataset's kept samples with the world's checker (a sample
+ * whose answer is not its prompt's gold answer means the pool given is not the run's). The exact
  * match filter only asks for the gold final answer; a sample can reach it by a wrong count, and
  * with answers as small as this world's (counts 0-4, one of three comparison words) often does.
  */
@@ -29,7 +30,12 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
   const right = records.map((record, i) => {
     const problem = problems.get(record.promptId);
     if (problem === undefined) throw new InvalidArgumentError(`kept sample ${i}: prompt ${record.promptId} is not in the given pool`);
-    const ok = checkResponse(problem, record.response).allStepsCorrect;
+    const check = checkResponse(problem, record.response);
+    // Every kept sample reached its gold answer; one that did not is being checked against another world.
+    if (!check.answerCorrect) {
+      throw new InvalidArgumentError(`kept sample ${i}: its answer is not the gold answer of ${record.promptId} (${problem.answer}): is this the run's world (pool size, world seed)?`);
+    }
+    const ok = check.allStepsCorrect;
     const family = (byFamily[problem.family] ??= { kept: 0, allStepsRight: 0 });
     family.kept += 1;
     if (ok) family.allStepsRight += 1;

@@ -28,9 +28,14 @@ describe('keptQuality', () => {
     expect(quality.prmAuc).toBeCloseTo(3 / 4, 10);
   });
 
-  it('has no PRM AUC when every kept sample is of one kind, and rejects prompts outside the pool', () => {
+  it('has no PRM AUC when every kept sample is of one kind, and rejects prompts outside the pool or of another world', () => {
     expect(keptQuality([record(a, lucky(a), 0.1)], byId)).toMatchObject({ kept: 1, allStepsRight: 0, prmAuc: null });
     const stranger = curationV1.DatasetRecord.fromPartial({ promptId: 'train-99999', response: a.cot });
     expect(() => keptQuality([stranger], byId)).toThrow(InvalidArgumentError);
+    // The same ids in another world: the kept answers are not its gold answers.
+    const otherWorld = new Map(generateSplit('train', { seed: 3, size: 80 }).map((p) => [p.id, p]));
+    const wrongAnswers = problems.filter((p) => otherWorld.get(p.id)!.answer !== p.answer).map((p) => record(p, p.cot, 0.5));
+    expect(wrongAnswers.length).toBeGreaterThan(0);
+    expect(() => keptQuality(wrongAnswers, otherWorld)).toThrow(/is this the run's world/);
   });
 });
