@@ -10,12 +10,22 @@ export interface ServedEvalOptions {
   readonly k: number;
   readonly temperature: number;
   readonly worldSeed: number;
+  /** The world's answer style: the served policy must have been trained to answer in it. */
+  readonly answerStyle: 'short' | 'worked';
 }
 
 /** Greedy accuracy (and Pass@K when k > 1) of the policy a policy-inference service currently serves. */
 export async function evaluateServed(options: ServedEvalOptions): Promise<EvaluationResult> {
   // Evaluation reads the answers only, so the gold chains' style does not matter.
-  const world = { poolSize: 1, validationSize: options.size, inDomainTestSize: options.size, outOfDomainTestSize: options.size, worldSeed: options.worldSeed, chainStyle: runV1.ChainStyle.PLAIN };
+  const world = {
+    poolSize: 1,
+    validationSize: options.size,
+    inDomainTestSize: options.size,
+    outOfDomainTestSize: options.size,
+    worldSeed: options.worldSeed,
+    chainStyle: runV1.ChainStyle.PLAIN,
+    answerStyle: options.answerStyle === 'worked' ? runV1.AnswerStyle.WORKED : runV1.AnswerStyle.SHORT,
+  };
   const client = createPolicyClient(options.address);
   try {
     return await evaluate({

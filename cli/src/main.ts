@@ -179,9 +179,18 @@ program
   .option('--k <n>', 'samples per prompt for Pass@K (1: greedy only)', positiveInt, 16)
   .option('--temperature <t>', 'sampling temperature', '1.0')
   .option('--world-seed <n>', 'world seed', positiveInt, 1)
-  .action(async (opts: { policy: string; split: 'validation'; size: number; k: number; temperature: string; worldSeed: number }) => {
+  .addOption(new Option('--answer-style <style>', "the world's answer style (the run spec's world.answer_style)").choices(['short', 'worked']).default('short'))
+  .action(async (opts: { policy: string; split: 'validation'; size: number; k: number; temperature: string; worldSeed: number; answerStyle: 'short' | 'worked' }) => {
     const { evaluateServed } = await import('./eval.js');
-    const result = await evaluateServed({ address: opts.policy, split: opts.split, size: opts.size, k: opts.k, temperature: Number(opts.temperature), worldSeed: opts.worldSeed });
+    const result = await evaluateServed({
+      address: opts.policy,
+      split: opts.split,
+      size: opts.size,
+      k: opts.k,
+      temperature: Number(opts.temperature),
+      worldSeed: opts.worldSeed,
+      answerStyle: opts.answerStyle,
+    });
     console.log(JSON.stringify(result));
   });
 

@@ -9,7 +9,7 @@ export function fullRunSpec(): runV1.RunSpec {
     name: 'mstar reward-pass balancer',
     seed: 1234,
     model: { preset: commonV1.ModelPreset.TINY },
-    world: { poolSize: 4000, validationSize: 250, inDomainTestSize: 500, outOfDomainTestSize: 300, worldSeed: 77, chainStyle: runV1.ChainStyle.TALLY },
+    world: { poolSize: 4000, validationSize: 250, inDomainTestSize: 500, outOfDomainTestSize: 300, worldSeed: 77, chainStyle: runV1.ChainStyle.TALLY, answerStyle: runV1.AnswerStyle.WORKED },
     warmup: { examples: 2000, epochs: 3, learningRate: 3e-4, batchSize: 32, visionPretrainingSteps: 150 },
     prm: { prompts: 200, samplesPerPrompt: 4, rolloutsPerStep: 8, epochs: 2, learningRate: 1e-4, batchSize: 16 },
     iterations: 8,

@@ -75,6 +75,7 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   intIn(world.inDomainTestSize, 'world.in_domain_test_size', 0, 1000);
   intIn(world.outOfDomainTestSize, 'world.out_of_domain_test_size', 0, 1000);
   if (world.chainStyle !== runV1.ChainStyle.UNSPECIFIED) enumSet(world.chainStyle, 'world.chain_style', runV1.ChainStyle);
+  if (world.answerStyle !== runV1.AnswerStyle.UNSPECIFIED) enumSet(world.answerStyle, 'world.answer_style', runV1.AnswerStyle);
   const warmup = present(spec.warmup, 'warmup');
   intIn(warmup.examples, 'warmup.examples', 1, world.poolSize);
   intIn(warmup.epochs, 'warmup.epochs', 1, 1000);

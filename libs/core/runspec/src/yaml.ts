@@ -12,7 +12,7 @@ export const RUN_SPEC_KEYS = {
   name: true,
   seed: true,
   model: { preset: 'MODEL_PRESET_' },
-  world: { poolSize: true, validationSize: true, inDomainTestSize: true, outOfDomainTestSize: true, worldSeed: true, chainStyle: 'CHAIN_STYLE_' },
+  world: { poolSize: true, validationSize: true, inDomainTestSize: true, outOfDomainTestSize: true, worldSeed: true, chainStyle: 'CHAIN_STYLE_', answerStyle: 'ANSWER_STYLE_' },
   warmup: { examples: true, epochs: true, learningRate: true, batchSize: true, visionPretrainingSteps: true },
   prm: { prompts: true, samplesPerPrompt: true, rolloutsPerStep: true, epochs: true, learningRate: true, batchSize: true },
   iterations: true,
@@ -58,6 +58,7 @@ const ENUMS: Readonly<Record<string, object>> = {
   LR_SCHEDULE_: runV1.LrSchedule,
   TEST_SPLIT_: runV1.TestSplit,
   CHAIN_STYLE_: runV1.ChainStyle,
+  ANSWER_STYLE_: runV1.AnswerStyle,
 };
 
 /**

@@ -58,6 +58,13 @@ describe('parseRunSpec', () => {
     expect(Math.max(...lastSlice)).toBeLessThan(spec.world.poolSize);
   });
 
+  it('reads the worked-answer spec: tally-fresh in a world whose answers give the counts', () => {
+    const fresh = parseRunSpec(readFileSync(new URL('../../../../specs/tally-fresh.yaml', import.meta.url), 'utf8'));
+    const worked = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked.yaml', import.meta.url), 'utf8'));
+    expect(worked.world.answerStyle).toBe(runV1.AnswerStyle.WORKED);
+    expect({ ...worked, name: fresh.name, world: { ...worked.world, answerStyle: fresh.world.answerStyle } }).toEqual(fresh);
+  });
+
   it('reads the default spec of npm start', () => {
     const spec = parseRunSpec(defaultFile);
     expect(spec.name).toBe('m-star-default');
@@ -94,6 +101,12 @@ describe('parseRunSpec', () => {
     expect(parseRunSpec(minimal()).world.chainStyle).toBe(runV1.ChainStyle.UNSPECIFIED);
     expect(parseRunSpec(minimal({ world: { chain_style: 'TALLY' } })).world.chainStyle).toBe(runV1.ChainStyle.TALLY);
     expect(parseRunSpec(minimal({ world: { chain_style: 'CHAIN_STYLE_PLAIN' } })).world.chainStyle).toBe(runV1.ChainStyle.PLAIN);
+  });
+
+  it('reads the world\'s answer style, short when left out', () => {
+    expect(parseRunSpec(minimal()).world.answerStyle).toBe(runV1.AnswerStyle.UNSPECIFIED);
+    expect(parseRunSpec(minimal({ world: { answer_style: 'WORKED' } })).world.answerStyle).toBe(runV1.AnswerStyle.WORKED);
+    expect(() => parseRunSpec(minimal({ world: { answer_style: 'LONG' } }))).toThrow(/answer_style/);
   });
 
   it('round-trips through formatRunSpec', () => {
@@ -144,6 +157,7 @@ describe('validateRunSpec', () => {
     expect(fieldOf(() => validateRunSpec(runV1.RunSpec.fromPartial({ name: 'x' })))).toBe('model');
     const base = parseRunSpec(defaultFile);
     expect(fieldOf(() => validateRunSpec({ ...base, world: { ...base.world, chainStyle: 7 as runV1.ChainStyle } }))).toBe('world.chain_style');
+    expect(fieldOf(() => validateRunSpec({ ...base, world: { ...base.world, answerStyle: 5 as runV1.AnswerStyle } }))).toBe('world.answer_style');
   });
 });
 

@@ -84,23 +84,32 @@ function sameMultiset(a: readonly number[], b: readonly number[]): boolean {
   return sa.length === sb.length && sa.every((v, i) => v === sb[i]);
 }
 
+export interface CheckOptions {
+  /**
+   * Judge a tallied count by its count alone, not its tally: the tally's object names and
+   * numbering may be wrong (a misread distractor) while every value the chain uses is right.
+   */
+  readonly ignoreTally?: boolean;
+}
+
 /**
  * Judges one step against the image and the steps before it:
  * - a count or digit list is correct when it is true of the image (a true but irrelevant count is
  *   still correct: relevance shows in the final answer, not in the step); a count with a tally
- *   (the 'tally' chain style) also needs the tally to be the image's, object by object;
+ *   (the 'tally' chain style) also needs the tally to be the image's, object by object, unless
+ *   `options.ignoreTally`;
  * - arithmetic and comparisons are correct when they hold AND every operand was stated before,
  *   in the question or an earlier step, so an invented operand is caught even when the sum is
  *   right. Earlier steps need not be correct: each step is judged locally (see checkResponse
  *   for the prefix view).
  */
-export function checkStep(problem: CheckableProblem, stepText: string, previousSteps: readonly string[]): StepLabel {
+export function checkStep(problem: CheckableProblem, stepText: string, previousSteps: readonly string[], options: CheckOptions = {}): StepLabel {
   const claim = parseStep(stepText);
   if (claim === null) return 'unparseable';
   const grounded = (): Set<number> => new Set([problem.question, ...previousSteps].flatMap(numbersIn));
   switch (claim.type) {
     case 'count':
-      if (claim.tally !== undefined && claim.tally !== tallyOf(problem.scene, claim.subject)) return 'incorrect';
+      if (options.ignoreTally !== true && claim.tally !== undefined && claim.tally !== tallyOf(problem.scene, claim.subject)) return 'incorrect';
       return countSubject(problem.scene, claim.subject) === claim.value ? 'correct' : 'incorrect';
     case 'list': {
       const truth = problem.scene.objects
@@ -139,11 +148,11 @@ export interface ResponseCheck {
 }
 
 /** Checks every step of a response and its final answer. */
-export function checkResponse(problem: CheckableProblem, response: string): ResponseCheck {
+export function checkResponse(problem: CheckableProblem, response: string, options: CheckOptions = {}): ResponseCheck {
   const texts = splitSteps(response);
   let prefix = true;
   const steps = texts.map((text, i): CheckedStep => {
-    const label = checkStep(problem, text, texts.slice(0, i));
+    const label = checkStep(problem, text, texts.slice(0, i), options);
     prefix = prefix && label === 'correct';
     return { text, label, prefixCorrect: prefix };
   });

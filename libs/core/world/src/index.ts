@@ -23,9 +23,9 @@ export type { GenerateProblemOptions, Problem } from './problem.js';
 export { SPLITS, SPLIT_NAMES, generateSplit, hashPosition } from './splits.js';
 export type { GenerateSplitOptions, SplitName, SplitSpec } from './splits.js';
 export { checkResponse, checkStep, parseStep } from './checker.js';
-export { COT_STYLES, goldCot, isCotStyle } from './chains.js';
-export type { CotStyle } from './chains.js';
-export type { CheckableProblem, CheckedStep, Claim, ResponseCheck, StepLabel } from './checker.js';
+export { ANSWER_STYLES, COT_STYLES, goldCot, isAnswerStyle, isCotStyle, withAnswerStyle } from './chains.js';
+export type { AnswerStyle, CotStyle } from './chains.js';
+export type { CheckOptions, CheckableProblem, CheckedStep, Claim, ResponseCheck, StepLabel } from './checker.js';
 export {
   IMAGE_PLACEHOLDER,
   checkableFromRecord,

@@ -1,4 +1,6 @@
 import { createRng, deriveSeed } from '@mstar/metrics';
+import { withAnswerStyle } from './chains.js';
+import type { AnswerStyle } from './chains.js';
 import { WorldError } from './errors.js';
 import { COMPOSE_FAMILIES, IN_DOMAIN_FAMILIES } from './families.js';
 import type { FamilyName } from './families.js';
@@ -41,6 +43,8 @@ export interface GenerateSplitOptions {
   readonly seed: number;
   /** Defaults to the split's defaultSize. */
   readonly size?: number;
+  /** What the gold answers say (withAnswerStyle); default 'short'. The prompts do not change. */
+  readonly answers?: AnswerStyle;
 }
 
 function isSplitName(name: string): name is SplitName {
@@ -50,7 +54,7 @@ function isSplitName(name: string): name is SplitName {
 /**
  * The problems of a split, a pure function of (name, seed, size). Families are drawn uniformly;
  * candidates outside the split's hash range, or repeating one already drawn, are skipped. A
- * smaller size gives a prefix of a larger one.
+ * smaller size gives a prefix of a larger one, and every answer style the same prompts.
  */
 export function generateSplit(name: string, options: GenerateSplitOptions): Problem[] {
   if (!isSplitName(name)) throw new WorldError(`unknown split "${name}"; expected one of ${SPLIT_NAMES.join(', ')}`);
@@ -72,7 +76,7 @@ export function generateSplit(name: string, options: GenerateSplitOptions): Prob
     const position = hashPosition(problem.hash);
     if (position < from || position >= to || seen.has(problem.hash)) continue;
     seen.add(problem.hash);
-    problems.push(problem);
+    problems.push(withAnswerStyle(problem, options.answers ?? 'short'));
   }
   return problems;
 }

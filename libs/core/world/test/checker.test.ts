@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkResponse, checkStep, generateSplit, goldCot, isCotStyle, parseStep } from '../src/index.js';
+import { checkResponse, checkStep, generateProblem, generateSplit, goldCot, isAnswerStyle, isCotStyle, parseStep, withAnswerStyle } from '../src/index.js';
 import type { CheckableProblem, Scene } from '../src/index.js';
 
 // Red: 2 circles + 1 square; blue: 1 circle + 1 triangle; green: 1 cross; digits: red 3, red 5, blue 4.
@@ -138,6 +138,9 @@ describe('the tally chain style', () => {
     // The count is right but the tally numbers a blue circle and skips the red square.
     const wrongTally = redShapes.replace('red square = 3, blue circle', 'red square, blue circle = 3');
     expect(checkStep(difference, wrongTally, [])).toBe('incorrect');
+    // Judged by its count alone, the same step is right; a wrong count stays wrong.
+    expect(checkStep(difference, wrongTally, [], { ignoreTally: true })).toBe('correct');
+    expect(checkStep(difference, wrongTally.replace('is 3.', 'is 2.'), [], { ignoreTally: true })).toBe('incorrect');
     expect(checkStep(difference, redShapes.replace('is 3.', 'is 2.'), [])).toBe('incorrect');
     expect(checkStep(difference, `red 3 = 1, red 5 = 2, so the number of red digits is 2.`, [])).toBe('incorrect');
     // A scene with nothing in it tallies as "nothing".
@@ -163,5 +166,56 @@ describe('the tally chain style', () => {
     }
     expect(problems.some((p) => p.steps.some((s) => parseStep(s)?.type === 'count'))).toBe(true);
     expect(isCotStyle('tally') && !isCotStyle('tallied')).toBe(true);
+  });
+});
+
+describe('the worked answer style', () => {
+  const worked = (family: Parameters<typeof generateProblem>[0]['family'], seed: number) =>
+    withAnswerStyle(generateProblem({ family, style: 'plain', seed }), 'worked');
+  const readings = (p: { steps: readonly string[] }) =>
+    p.steps.flatMap((s) => {
+      const c = parseStep(s);
+      return c?.type === 'count' ? [String(c.value)] : c?.type === 'list' ? c.values.map(String) : [];
+    });
+
+  it('writes every reading of the gold chain before the answer, once', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const short = generateProblem({ family: 'compare', style: 'plain', seed });
+      const p = worked('compare', seed);
+      expect(p.answer).toBe([...readings(short), short.answer].join(', '));
+      expect(p.choices).toBeUndefined();
+      // The readings are the counts of A and B: "2, 1, red shapes".
+      expect(p.answer.split(', ')).toHaveLength(3);
+      expect(worked('count', seed).answer).toBe(generateProblem({ family: 'count', style: 'plain', seed }).answer);
+      const both = generateProblem({ family: 'count-both', style: 'plain', seed });
+      expect(worked('count-both', seed).answer).toBe(`${readings(both)[0]}, ${both.answer}`);
+      const sum = generateProblem({ family: 'digit-sum', style: 'plain', seed });
+      expect(worked('digit-sum', seed).answer).toBe([...readings(sum), sum.answer].join(', '));
+    }
+    expect(isAnswerStyle('worked') && isAnswerStyle('short') && !isAnswerStyle('long')).toBe(true);
+  });
+
+  it('keeps the prompts and asks the readings to be right', () => {
+    const short = generateSplit('validation', { seed: 3, size: 60 });
+    const long = generateSplit('validation', { seed: 3, size: 60, answers: 'worked' });
+    expect(long.map((p) => p.hash)).toEqual(short.map((p) => p.hash));
+    expect(generateSplit('validation', { seed: 3, size: 60, answers: 'short' })).toEqual(short);
+    long.forEach((p, i) => {
+      const s = short[i]!;
+      expect(p.answer.endsWith(s.answer)).toBe(true);
+      for (const style of ['plain', 'tally'] as const) {
+        expect(checkResponse(p, goldCot(p, style))).toMatchObject({ answerCorrect: true, allStepsCorrect: true });
+        // A short answer no longer reaches a worked gold answer unless nothing was read first.
+        expect(checkResponse(p, goldCot(s, style)).answerCorrect).toBe(p.answer === s.answer);
+      }
+    });
+    expect(long.filter((p, i) => p.answer !== short[i]!.answer).length).toBeGreaterThan(40);
+  });
+
+  it('rejects a right result reached through a wrong reading', () => {
+    const p = worked('difference', 5);
+    const [a, b, d] = p.answer.split(', ').map(Number) as [number, number, number];
+    expect(checkResponse(p, `x\n\n# Answer\n\n${a}, ${b}, ${d}`).answerCorrect).toBe(true);
+    expect(checkResponse(p, `x\n\n# Answer\n\n${a + 1}, ${b + 1}, ${d}`).answerCorrect).toBe(false);
   });
 });

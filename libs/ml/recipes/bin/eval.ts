@@ -1,13 +1,13 @@
 /**
  * Evaluates a saved policy checkpoint on a world split (greedy accuracy, Pass@K at one or more
  * temperatures). Run from the root: npm run eval -- --checkpoint runs/warmup/checkpoint [--split validation]
- * [--size N] [--k 16] [--temperature 1.0,0.7] [--seed S] [--world-seed S] [--blank-images]
+ * [--size N] [--k 16] [--temperature 1.0,0.7] [--seed S] [--world-seed S] [--answer-style short|worked] [--blank-images]
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fsCheckpointIO, loadCheckpoint } from '@mstar/models';
-import { createTokenizer, generateSplit } from '@mstar/world';
+import { createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
 import { evaluate, itemFromProblem } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -20,14 +20,17 @@ const { values } = parseArgs({
     'max-new-tokens': { type: 'string', default: '48' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
+    'answer-style': { type: 'string', default: 'short' },
     'blank-images': { type: 'boolean', default: false },
   },
 });
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR is required');
+const answers = values['answer-style'];
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be short or worked, got ${answers}`);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
 const tokenizer = createTokenizer(checkpoint.tokenizer);
-const items = generateSplit(values.split, { seed: Number(values['world-seed']), ...(values.size !== undefined ? { size: Number(values.size) } : {}) }).map((p) =>
+const items = generateSplit(values.split, { seed: Number(values['world-seed']), answers, ...(values.size !== undefined ? { size: Number(values.size) } : {}) }).map((p) =>
   itemFromProblem(p, { blankImages: values['blank-images'] }),
 );
 const result = await evaluate({

@@ -4,14 +4,15 @@
  * checker's ground truth and best-of-K accuracy by PRM vs majority vote vs a random pick.
  * Run from the root: npm run prm-quality -- --policy runs/<run>/checkpoints/policy/v0
  * --prm runs/<run>/checkpoints/prm/v0 [--split validation] [--size N] [--k 16] [--temperature 1.0]
- * [--max-new-tokens 48] (160 for tallied chains) [--aggregation min] [--seed S] [--world-seed S]. Progress goes to stderr; the last stdout line is the JSON.
+ * [--max-new-tokens 48] (160 for tallied chains) [--aggregation min] [--seed S] [--world-seed S]
+ * [--answer-style short|worked]. Progress goes to stderr; the last stdout line is the JSON.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AGGREGATIONS } from '@mstar/metrics';
 import type { Aggregation } from '@mstar/metrics';
 import { fsCheckpointIO, loadCheckpoint, preprocessImage } from '@mstar/models';
-import { createTokenizer, generateSplit } from '@mstar/world';
+import { createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
 import { evaluate, itemFromProblem, openPrmScorer, prmQuality, prmResponseIds, promptIds } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -26,8 +27,11 @@ const { values } = parseArgs({
     aggregation: { type: 'string', default: 'min' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
+    'answer-style': { type: 'string', default: 'short' },
   },
 });
+const answers = values['answer-style'];
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be short or worked, got ${answers}`);
 if (values.policy === undefined || values.prm === undefined) throw new Error('--policy DIR and --prm DIR (checkpoint folders) are required');
 const aggregation = values.aggregation as Aggregation;
 if (!AGGREGATIONS.includes(aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATIONS.join(', ')}, got ${values.aggregation}`);
@@ -35,7 +39,7 @@ const cwd = process.env.INIT_CWD ?? process.cwd();
 const policy = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.policy)), { kind: 'policy' });
 const prm = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.prm)), { kind: 'prm' });
 const tokenizer = createTokenizer(policy.tokenizer);
-const problems = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size) });
+const problems = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size), answers });
 const items = problems.map((p) => itemFromProblem(p));
 const k = Number(values.k);
 

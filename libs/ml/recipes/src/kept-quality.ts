@@ -3,10 +3,16 @@ import { auc } from '@mstar/metrics';
 import { checkResponse, type Problem } from '@mstar/world';
 import type { curationV1 } from '@mstar/contracts';
 
-/** Kept samples, and how many of them have every step right, for one question family or all. */
+/** Kept samples, and how many of them reason right, for one question family or all. */
 export interface KeptCount {
   readonly kept: number;
+  /** Every step right, each tally object by object. */
   readonly allStepsRight: number;
+  /**
+   * Every step right when a tallied count is judged by its count alone: every value the chain
+   * reads and computes is right, though a tally may misname or misnumber an object.
+   */
+  readonly valuesRight: number;
 }
 
 /** How sound the reasoning of an iteration's kept (answer-correct) samples is. */
@@ -23,10 +29,12 @@ export interface KeptQuality extends KeptCount {
  * Re-checks every step of an iteration dataset's kept samples with the world's checker (a sample
  * whose answer is not its prompt's gold answer means the pool given is not the run's). The exact
  * match filter only asks for the gold final answer; a sample can reach it by a wrong count, and
- * with answers as small as this world's (counts 0-4, one of three comparison words) often does.
+ * with short answers as small as this world's (counts 0-4, one of three comparison words) often
+ * does. Give the problems in the run's answer style.
  */
 export function keptQuality(records: readonly curationV1.DatasetRecord[], problems: ReadonlyMap<string, Problem>): KeptQuality {
-  const byFamily: Record<string, { kept: number; allStepsRight: number }> = {};
+  const byFamily: Record<string, { kept: number; allStepsRight: number; valuesRight: number }> = {};
+  let valuesRight = 0;
   const right = records.map((record, i) => {
     const problem = problems.get(record.promptId);
     if (problem === undefined) throw new InvalidArgumentError(`kept sample ${i}: prompt ${record.promptId} is not in the given pool`);
@@ -36,9 +44,14 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
       throw new InvalidArgumentError(`kept sample ${i}: its answer is not the gold answer of ${record.promptId} (${problem.answer}): is this the run's world (pool size, world seed)?`);
     }
     const ok = check.allStepsCorrect;
-    const family = (byFamily[problem.family] ??= { kept: 0, allStepsRight: 0 });
+    const values = checkResponse(problem, record.response, { ignoreTally: true }).allStepsCorrect;
+    const family = (byFamily[problem.family] ??= { kept: 0, allStepsRight: 0, valuesRight: 0 });
     family.kept += 1;
     if (ok) family.allStepsRight += 1;
+    if (values) {
+      family.valuesRight += 1;
+      valuesRight += 1;
+    }
     return ok;
   });
   const allStepsRight = right.filter(Boolean).length;
@@ -46,6 +59,7 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
   return {
     kept: records.length,
     allStepsRight,
+    valuesRight,
     byFamily,
     prmAuc: bothKinds ? auc(records.map((r) => r.prmScore), right) : null,
   };

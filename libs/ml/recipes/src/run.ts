@@ -60,12 +60,13 @@ function sizeOf(world: runV1.WorldSettings, split: RunSplit): number {
 /**
  * The items of one split of a run's world (a pure function of the world settings): the pool is
  * the first pool_size train problems, each test split the first *_test_size of its split, the gold
- * chains in the world's chain style. Every service building the same run sees the same items with
- * the same ids.
+ * chains in the world's chain style, the answers in its answer style. Every service building the
+ * same run sees the same items with the same ids.
  */
 export function runItems(world: runV1.WorldSettings, split: RunSplit): EvalItem[] {
   const cot = world.chainStyle === runV1.ChainStyle.TALLY ? 'tally' : 'plain';
-  return generateSplit(SPLIT_OF[split], { seed: world.worldSeed, size: sizeOf(world, split) }).map((p) => itemFromProblem(p, { cot }));
+  const answers = world.answerStyle === runV1.AnswerStyle.WORKED ? 'worked' : 'short';
+  return generateSplit(SPLIT_OF[split], { seed: world.worldSeed, size: sizeOf(world, split), answers }).map((p) => itemFromProblem(p, { cot }));
 }
 
 /** One line of the PRM training data: a sampled response and the Monte-Carlo label of each step. */

@@ -1,7 +1,7 @@
 import { formatCot, splitSteps } from '@mstar/cot';
 import { InvalidArgumentError } from '@mstar/errors';
 import { curationV1 } from '@mstar/contracts';
-import { generateSplit, type Problem } from '@mstar/world';
+import { generateSplit, goldCot, type Problem } from '@mstar/world';
 import { describe, expect, it } from 'vitest';
 import { keptQuality } from '../src/index.js';
 
@@ -14,18 +14,29 @@ const record = (p: Problem, response: string, prmScore: number) =>
   curationV1.DatasetRecord.fromPartial({ promptId: p.id, response, prmScore });
 /** The gold answer reached through a wrong count step (a lucky sample the exact match keeps). */
 const lucky = (p: Problem) => formatCot([splitSteps(p.cot)[0]!.replace(/is \d+\.$/, `is ${(Number(p.answer) + 1) % 5}.`)], p.answer);
+/** The right count after a wrong tally (every count scene has objects; this one tallies none). */
+const misTallied = (p: Problem) => goldCot(p, 'tally').replace(/^.*, so /, 'nothing, so ');
 
 describe('keptQuality', () => {
   it('counts the kept samples whose every step is right, by family, and the PRM AUC between the kinds', () => {
     const quality = keptQuality(
-      [record(a, a.cot, 0.9), record(a, lucky(a), 0.4), record(b, lucky(b), 0.7), record(digitSum, digitSum.cot, 0.5)],
+      [record(a, a.cot, 0.9), record(a, lucky(a), 0.4), record(b, lucky(b), 0.7), record(digitSum, digitSum.cot, 0.5), record(b, misTallied(b), 0.2)],
       byId,
     );
-    expect(quality.kept).toBe(4);
+    expect(quality.kept).toBe(5);
     expect(quality.allStepsRight).toBe(2);
-    expect(quality.byFamily).toEqual({ count: { kept: 3, allStepsRight: 1 }, 'digit-sum': { kept: 1, allStepsRight: 1 } });
-    // right 0.9 and 0.5 against lucky 0.4 and 0.7: 0.9 beats both, 0.5 beats 0.4.
-    expect(quality.prmAuc).toBeCloseTo(3 / 4, 10);
+    expect(quality.valuesRight).toBe(3);
+    expect(quality.byFamily).toEqual({ count: { kept: 4, allStepsRight: 1, valuesRight: 2 }, 'digit-sum': { kept: 1, allStepsRight: 1, valuesRight: 1 } });
+    // right 0.9 and 0.5 against lucky 0.4, 0.7 and 0.2: 0.9 beats all three, 0.5 beats 0.4 and 0.2.
+    expect(quality.prmAuc).toBeCloseTo(5 / 6, 10);
+  });
+
+  it('judges a worked-answer world\'s samples against its worked answers', () => {
+    const worked = new Map(generateSplit('train', { seed: 2, size: 80, answers: 'worked' }).map((p) => [p.id, p]));
+    const compare = [...worked.values()].find((p) => p.family === 'compare')!;
+    expect(keptQuality([record(compare, goldCot(compare, 'tally'), 0.5)], worked)).toMatchObject({ kept: 1, allStepsRight: 1, valuesRight: 1 });
+    // A short answer is not a worked world's gold answer: the samples are another world's.
+    expect(() => keptQuality([record(byId.get(compare.id)!, byId.get(compare.id)!.cot, 0.5)], worked)).toThrow(/is this the run's world/);
   });
 
   it('has no PRM AUC when every kept sample is of one kind, and rejects prompts outside the pool or of another world', () => {

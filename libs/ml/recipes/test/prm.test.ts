@@ -7,7 +7,7 @@ import { prmExamples, prmLoss, prmResponseIds, runItems, trainPrm } from '../src
 import type { PrmTrajectory } from '../src/index.js';
 
 const tokenizer = createWorldTokenizer();
-const pool = runItems({ poolSize: 16, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 4, chainStyle: runV1.ChainStyle.PLAIN }, 'pool');
+const pool = runItems({ poolSize: 16, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 4, chainStyle: runV1.ChainStyle.PLAIN, answerStyle: runV1.AnswerStyle.SHORT }, 'pool');
 const byId = new Map(pool.map((item) => [item.id, item]));
 
 /** Per item: its gold CoT (all steps 1) and the chain ending in the next item's last step (that step 0). */

@@ -5,7 +5,7 @@ import { paramCount, REFERENCE_CONFIG, TINY_CONFIG } from '@mstar/models';
 import { describe, expect, it } from 'vitest';
 import { decodeDatasetRecords, decodePrmData, encodeDatasetRecords, encodePrmData, modelConfigOf, modelSummary, runItems } from '../src/index.js';
 
-const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3, chainStyle: runV1.ChainStyle.UNSPECIFIED };
+const world = { poolSize: 12, validationSize: 5, inDomainTestSize: 6, outOfDomainTestSize: 4, worldSeed: 3, chainStyle: runV1.ChainStyle.UNSPECIFIED, answerStyle: runV1.AnswerStyle.UNSPECIFIED };
 
 describe('run items', () => {
   it('are a pure function of the world settings, with distinct ids per split', () => {
@@ -28,6 +28,17 @@ describe('run items', () => {
     expect(tally.map(({ response: _r, ...rest }) => rest)).toEqual(plain.map(({ response: _r, ...rest }) => rest));
     expect(tally.map((i) => i.response)).toEqual(generateSplit('train', { seed: 3, size: 12 }).map((p) => goldCot(p, 'tally')));
     expect(tally.filter((i, k) => i.response !== plain[k]!.response).length).toBeGreaterThan(6);
+  });
+
+  it('give the answers in the world\'s answer style, on the same prompts', () => {
+    const short = runItems(world, 'test');
+    expect(runItems({ ...world, answerStyle: runV1.AnswerStyle.SHORT }, 'test')).toEqual(short);
+    const worked = runItems({ ...world, answerStyle: runV1.AnswerStyle.WORKED, chainStyle: runV1.ChainStyle.TALLY }, 'test');
+    const gold = generateSplit('test', { seed: 3, size: 6, answers: 'worked' });
+    expect(worked.map((i) => [i.id, i.question, i.answer, i.response])).toEqual(gold.map((p) => [p.id, p.question, p.answer, goldCot(p, 'tally')]));
+    expect(worked.map((i) => i.id)).toEqual(short.map((i) => i.id));
+    expect(worked.every((i) => i.choices === undefined && i.response!.endsWith(`# Answer\n\n${i.answer}`))).toBe(true);
+    expect(worked.filter((i, k) => i.answer !== short[k]!.answer).length).toBeGreaterThan(2);
   });
 
   it('maps presets to model configs', () => {

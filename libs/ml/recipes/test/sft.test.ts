@@ -9,7 +9,7 @@ import { RecipeConfigError, runItems, sft, sftExamples } from '../src/index.js';
 import type { SftOptions, SftProgress } from '../src/index.js';
 
 const tokenizer = createWorldTokenizer();
-const pool = runItems({ poolSize: 32, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 2, chainStyle: runV1.ChainStyle.PLAIN }, 'pool');
+const pool = runItems({ poolSize: 32, validationSize: 1, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 2, chainStyle: runV1.ChainStyle.PLAIN, answerStyle: runV1.AnswerStyle.SHORT }, 'pool');
 const first = sftExamples(pool.slice(0, 16), tokenizer, TINY_CONFIG);
 const second = sftExamples(pool.slice(16, 32), tokenizer, TINY_CONFIG);
 const schedule: LrSchedule = { kind: 'linear-warmup', lr: 1e-3, warmupSteps: 10 };

@@ -71,6 +71,53 @@ export function chainStyleToJSON(object: ChainStyle): string {
   }
 }
 
+/** What a gold answer of the built-in world says. */
+export enum AnswerStyle {
+  /** UNSPECIFIED - Not set: the short style. */
+  UNSPECIFIED = 0,
+  /** SHORT - The answer alone: a count, a sum, or one of a comparison's three options ("red shapes"). */
+  SHORT = 1,
+  /**
+   * WORKED - Every value the gold chain reads off the image (each count, each listed digit), then the
+   * answer, comma separated: "2, 1, red shapes". A chain whose readings are wrong rarely reaches
+   * it by luck. Compare questions have no letter options in this style.
+   */
+  WORKED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function answerStyleFromJSON(object: any): AnswerStyle {
+  switch (object) {
+    case 0:
+    case "ANSWER_STYLE_UNSPECIFIED":
+      return AnswerStyle.UNSPECIFIED;
+    case 1:
+    case "ANSWER_STYLE_SHORT":
+      return AnswerStyle.SHORT;
+    case 2:
+    case "ANSWER_STYLE_WORKED":
+      return AnswerStyle.WORKED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AnswerStyle.UNRECOGNIZED;
+  }
+}
+
+export function answerStyleToJSON(object: AnswerStyle): string {
+  switch (object) {
+    case AnswerStyle.UNSPECIFIED:
+      return "ANSWER_STYLE_UNSPECIFIED";
+    case AnswerStyle.SHORT:
+      return "ANSWER_STYLE_SHORT";
+    case AnswerStyle.WORKED:
+      return "ANSWER_STYLE_WORKED";
+    case AnswerStyle.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** How each self-evolving iteration's training starts. */
 export enum TrainingMethod {
   /** UNSPECIFIED - Not set; rejected with INVALID_ARGUMENT. */
@@ -507,6 +554,11 @@ export interface WorldSettings {
    * (default: CHAIN_STYLE_PLAIN)
    */
   chainStyle: ChainStyle;
+  /**
+   * What the gold answers say; the prompts are the same in every style.
+   * (default: ANSWER_STYLE_SHORT)
+   */
+  answerStyle: AnswerStyle;
 }
 
 /** Stage 1: supervised fine-tuning of the initial model on gold CoT answers. */
@@ -1157,7 +1209,15 @@ export const ModelSettings: MessageFns<ModelSettings> = {
 };
 
 function createBaseWorldSettings(): WorldSettings {
-  return { poolSize: 0, validationSize: 0, inDomainTestSize: 0, outOfDomainTestSize: 0, worldSeed: 0, chainStyle: 0 };
+  return {
+    poolSize: 0,
+    validationSize: 0,
+    inDomainTestSize: 0,
+    outOfDomainTestSize: 0,
+    worldSeed: 0,
+    chainStyle: 0,
+    answerStyle: 0,
+  };
 }
 
 export const WorldSettings: MessageFns<WorldSettings> = {
@@ -1179,6 +1239,9 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     }
     if (message.chainStyle !== 0) {
       writer.uint32(48).int32(message.chainStyle);
+    }
+    if (message.answerStyle !== 0) {
+      writer.uint32(56).int32(message.answerStyle);
     }
     return writer;
   },
@@ -1244,6 +1307,14 @@ export const WorldSettings: MessageFns<WorldSettings> = {
             message.chainStyle = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.answerStyle = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1288,6 +1359,11 @@ export const WorldSettings: MessageFns<WorldSettings> = {
         : isSet(object.chain_style)
         ? chainStyleFromJSON(object.chain_style)
         : 0,
+      answerStyle: isSet(object.answerStyle)
+        ? answerStyleFromJSON(object.answerStyle)
+        : isSet(object.answer_style)
+        ? answerStyleFromJSON(object.answer_style)
+        : 0,
     };
   },
 
@@ -1311,6 +1387,9 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     if (message.chainStyle !== 0) {
       obj.chainStyle = chainStyleToJSON(message.chainStyle);
     }
+    if (message.answerStyle !== 0) {
+      obj.answerStyle = answerStyleToJSON(message.answerStyle);
+    }
     return obj;
   },
 
@@ -1325,6 +1404,7 @@ export const WorldSettings: MessageFns<WorldSettings> = {
     message.outOfDomainTestSize = object.outOfDomainTestSize ?? 0;
     message.worldSeed = object.worldSeed ?? 0;
     message.chainStyle = object.chainStyle ?? 0;
+    message.answerStyle = object.answerStyle ?? 0;
     return message;
   },
 };
