@@ -63,6 +63,9 @@ describe('parseRunSpec', () => {
     const worked = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked.yaml', import.meta.url), 'utf8'));
     expect(worked.world.answerStyle).toBe(runV1.AnswerStyle.WORKED);
     expect({ ...worked, name: fresh.name, world: { ...worked.world, answerStyle: fresh.world.answerStyle } }).toEqual(fresh);
+    const long = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-long.yaml', import.meta.url), 'utf8'));
+    expect([long.warmup.epochs * long.warmup.examples / long.warmup.batchSize, long.optimizer.learningRate]).toEqual([1200, 5e-5]);
+    expect({ ...long, name: worked.name, warmup: worked.warmup, optimizer: worked.optimizer }).toEqual(worked);
   });
 
   it('reads the default spec of npm start', () => {
