@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fsCheckpointIO, loadCheckpoint } from '@mstar/models';
-import { createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
+import { ANSWER_STYLES, createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
 import { evaluate, itemFromProblem } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 });
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR is required');
 const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be short or worked, got ${answers}`);
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
 const tokenizer = createTokenizer(checkpoint.tokenizer);

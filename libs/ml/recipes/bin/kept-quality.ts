@@ -9,7 +9,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateSplit, isAnswerStyle } from '@mstar/world';
+import { ANSWER_STYLES, generateSplit, isAnswerStyle } from '@mstar/world';
 import { decodeDatasetRecords, keptQuality } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   },
 });
 const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be short or worked, got ${answers}`);
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
 if (values.datasets === undefined) throw new Error('--datasets DIR (a run artifacts datasets folder) is required');
 const dir = resolve(process.env.INIT_CWD ?? process.cwd(), values.datasets);
 const pool = generateSplit('train', { seed: Number(values['world-seed']), size: Number(values['pool-size']), answers });

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { AGGREGATIONS } from '@mstar/metrics';
 import type { Aggregation } from '@mstar/metrics';
 import { fsCheckpointIO, loadCheckpoint, preprocessImage } from '@mstar/models';
-import { createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
+import { ANSWER_STYLES, createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
 import { evaluate, itemFromProblem, openPrmScorer, prmQuality, prmResponseIds, promptIds } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -31,7 +31,7 @@ const { values } = parseArgs({
   },
 });
 const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be short or worked, got ${answers}`);
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
 if (values.policy === undefined || values.prm === undefined) throw new Error('--policy DIR and --prm DIR (checkpoint folders) are required');
 const aggregation = values.aggregation as Aggregation;
 if (!AGGREGATIONS.includes(aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATIONS.join(', ')}, got ${values.aggregation}`);
