@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonV1, eventsV1, runV1 } from '@mstar/contracts';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
-import { poolSlice } from '@mstar/runspec';
+import { parseRunSpec, poolSlice } from '@mstar/runspec';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   loadExperiment,
@@ -163,6 +163,20 @@ describe('experiment definitions', () => {
     for (let iteration = 2; iteration <= spec.iterations; iteration++) {
       expect(Math.min(...poolSlice(spec, iteration).indices)).toBeGreaterThanOrEqual(spec.warmup.examples);
     }
+  });
+
+  it('tally-worked runs specs/tally-worked-long.yaml, and m-star-carry differs only in carrying the warm-up\'s optimizer', async () => {
+    const tally = await loadExperiment(join(EXPERIMENTS, 'tally-worked.yaml'));
+    const specOf = (name: string) => {
+      const row = tally.rows.find((r) => r.name === name);
+      if (row?.kind !== 'run') throw new Error(`${name} runs`);
+      return row.specFor(2);
+    };
+    const long = parseRunSpec(await readFile(join(SPECS, 'tally-worked-long.yaml'), 'utf8'));
+    expect({ ...specOf('m-star'), name: long.name }).toEqual({ ...long, seed: 2 });
+    const carry = specOf('m-star-carry');
+    expect(carry.optimizer.continueWarmup).toBe(true);
+    expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 });
 

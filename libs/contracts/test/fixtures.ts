@@ -39,6 +39,7 @@ export function fullRunSpec(): runV1.RunSpec {
       gradClip: 1,
       batchSize: 64,
       epochsPerIteration: 1,
+      continueWarmup: true,
     },
     evaluation: { splits: [runV1.TestSplit.IN_DOMAIN, runV1.TestSplit.OUT_OF_DOMAIN] },
   };

@@ -191,14 +191,15 @@ export interface IterationStart {
 }
 
 /**
- * CONTINUOUS continues v(i-1) with its optimizer (iteration 1 creates that optimizer: the warm-up's
- * has other settings); RESTART_FROM_LAST takes v(i-1)'s weights with a fresh optimizer;
- * RESTART_FROM_INITIAL takes v0's weights with a fresh optimizer.
+ * CONTINUOUS continues v(i-1) with its optimizer (iteration 1 creates that optimizer from
+ * spec.optimizer, or with `continueWarmup` continues the warm-up's); RESTART_FROM_LAST takes
+ * v(i-1)'s weights with a fresh optimizer; RESTART_FROM_INITIAL takes v0's weights with a fresh
+ * optimizer.
  */
-export function iterationStart(method: runV1.TrainingMethod, iteration: number): IterationStart {
+export function iterationStart(method: runV1.TrainingMethod, iteration: number, continueWarmup = false): IterationStart {
   switch (method) {
     case runV1.TrainingMethod.CONTINUOUS:
-      return { from: iteration - 1, resume: iteration > 1 };
+      return { from: iteration - 1, resume: iteration > 1 || continueWarmup };
     case runV1.TrainingMethod.RESTART_FROM_LAST:
       return { from: iteration - 1, resume: false };
     case runV1.TrainingMethod.RESTART_FROM_INITIAL:
@@ -216,7 +217,7 @@ export async function trainIteration(deps: StageDeps, run: StageRun, iteration: 
   if (!Number.isInteger(iteration) || iteration < 1 || iteration > spec.iterations) {
     throw new InvalidArgumentError(`dataset_ready.dataset.iteration must be in [1, ${spec.iterations}] (the run's iterations), got ${iteration}`, { field: 'dataset.iteration' });
   }
-  const start = iterationStart(spec.trainingMethod, iteration);
+  const start = iterationStart(spec.trainingMethod, iteration, spec.optimizer.continueWarmup);
   const parent = await loadComplete(deps, runId, { kind: 'policy', version: start.from });
   if (start.resume && parent.optimizerState === undefined) {
     throw new FailedPreconditionError(`policy v${start.from} of run ${runId} has no optimizer state to continue`);

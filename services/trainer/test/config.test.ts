@@ -41,6 +41,11 @@ describe('optimizer settings', () => {
       { from: 1, resume: true },
       { from: 4, resume: true },
     ]);
+    // optimizer.continue_warmup: iteration 1 continues the warm-up's optimizer too.
+    expect([1, 2].map((i) => iterationStart(CONTINUOUS, i, true))).toEqual([
+      { from: 0, resume: true },
+      { from: 1, resume: true },
+    ]);
     expect([1, 5].map((i) => iterationStart(RESTART_FROM_LAST, i))).toEqual([
       { from: 0, resume: false },
       { from: 4, resume: false },

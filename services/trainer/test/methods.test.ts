@@ -47,8 +47,8 @@ afterAll(async () => {
 });
 
 /** Warm-up, then iterations 1 and 2 on 12 gold records each; the run's v0, v1, v2. */
-async function trainRun(runId: string, method: string): Promise<{ checkpoints: commonV1.Checkpoint[]; v: Checkpoint[] }> {
-  const spec = tinySpec({ training_method: method });
+async function trainRun(runId: string, method: string, overrides: Readonly<Record<string, string>> = {}): Promise<{ checkpoints: commonV1.Checkpoint[]; v: Checkpoint[] }> {
+  const spec = tinySpec({ training_method: method, ...overrides });
   await createRunRecord(runStore, runId, spec);
   const ofRun = (): commonV1.Checkpoint[] => recorded.checkpoints().filter((c) => c.ref?.runId === runId);
   await publishEvent(recorded.bus, runId, runStarted(spec));
@@ -65,20 +65,22 @@ async function trainRun(runId: string, method: string): Promise<{ checkpoints: c
   return { checkpoints, v };
 }
 
-/** Iteration 2 trained here, in this thread, from the given start: what the service must have computed. */
-async function expectedV2(start: Pick<SftOptions, 'initialWeights' | 'resume'>) {
+/** Iteration i (1 or 2) trained here, in this thread, from the given start: what the service must have computed. */
+async function expectedIteration(iteration: 1 | 2, start: Pick<SftOptions, 'initialWeights' | 'resume'>) {
   const spec = tinySpec();
+  const from = iteration === 1 ? 24 : 36;
   return sft({
     config: TINY_CONFIG,
-    examples: sftExamples(pool.slice(36, 48), createWorldTokenizer(), TINY_CONFIG),
+    examples: sftExamples(pool.slice(from, from + 12), createWorldTokenizer(), TINY_CONFIG),
     epochs: 1,
     batchSize: 4,
     optimizer: { schedule: { kind: 'constant', lr: 0.002 }, weightDecay: 0.01, clipNorm: 1 },
-    seed: deriveSeed(spec.seed, 'train', 2),
+    seed: deriveSeed(spec.seed, 'train', iteration),
     runtime: { kind: 'session', intraOpThreads: 1 },
     ...start,
   });
 }
+const expectedV2 = (start: Pick<SftOptions, 'initialWeights' | 'resume'>) => expectedIteration(2, start);
 
 const ref = (runId: string, version: number): commonV1.CheckpointRef => ({ runId, kind: POLICY, version });
 
@@ -99,6 +101,24 @@ describe('training methods', () => {
     expect(sameWeights(v[2]!.weights, expected.weights)).toBe(true);
     // A fresh optimizer from the same weights ends elsewhere: the carried moments matter.
     expect(sameWeights(v[2]!.weights, (await expectedV2({ initialWeights: v[1]!.weights })).weights)).toBe(false);
+  }, 120_000);
+
+  test('CONTINUOUS with optimizer.continue_warmup: v1 continues the warm-up\'s optimizer, v2 continues v1\'s', async () => {
+    const optimizer = '{ learning_rate: 0.002, schedule: CONSTANT, weight_decay: 0.01, grad_clip: 1, batch_size: 4, epochs_per_iteration: 1, continue_warmup: true }';
+    const { checkpoints, v } = await trainRun('run-continue-warmup', 'CONTINUOUS', { optimizer });
+    // The warm-up's 3 steps, then 3 more in each iteration on the same optimizer.
+    expect(checkpoints.map((c) => [c.ref?.version, c.parent?.version, c.optimizerStep])).toEqual([
+      [0, undefined, 3],
+      [1, 0, 6],
+      [2, 1, 9],
+    ]);
+    expect(optimizerSteps(v[1]!)).toBe(6);
+    const v1 = await expectedIteration(1, { resume: v[0]!.optimizerState! });
+    expect(sameWeights(v[1]!.weights, v1.weights)).toBe(true);
+    // The warm-up's schedule (cosine to 3e-4 over its 3 steps), not spec.optimizer's constant 2e-3.
+    expect(v1.lastLr).toBeCloseTo(3e-4, 12);
+    expect(sameWeights(v[1]!.weights, (await expectedIteration(1, { initialWeights: v[0]!.weights })).weights)).toBe(false);
+    expect(sameWeights(v[2]!.weights, (await expectedV2({ resume: v[1]!.optimizerState! })).weights)).toBe(true);
   }, 120_000);
 
   test('RESTART_FROM_LAST: v2 starts from v1 with a fresh optimizer', async () => {

@@ -133,6 +133,9 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   inRange(optimizer.gradClip, 'optimizer.grad_clip', 0, 1e6);
   intIn(optimizer.batchSize, 'optimizer.batch_size', 1, 4096);
   intIn(optimizer.epochsPerIteration, 'optimizer.epochs_per_iteration', 1, 1000);
+  if (optimizer.continueWarmup && spec.trainingMethod !== runV1.TrainingMethod.CONTINUOUS) {
+    fail('optimizer.continue_warmup', `applies to CONTINUOUS training only (the restart methods create a fresh optimizer every iteration), got training_method ${runV1.trainingMethodToJSON(spec.trainingMethod).replace('TRAINING_METHOD_', '')}`);
+  }
   const evaluation = present(spec.evaluation, 'evaluation');
   evaluation.splits.forEach((s, i) => enumSet(s, `evaluation.splits[${i}]`, runV1.TestSplit));
   if (new Set(evaluation.splits).size !== evaluation.splits.length) fail('evaluation.splits', 'has duplicates');

@@ -42,6 +42,7 @@ export const RUN_SPEC_KEYS = {
     gradClip: true,
     batchSize: true,
     epochsPerIteration: true,
+    continueWarmup: true,
   },
   evaluation: { splits: 'TEST_SPLIT_' },
 } as const;

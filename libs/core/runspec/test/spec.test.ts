@@ -112,6 +112,11 @@ describe('parseRunSpec', () => {
     expect(() => parseRunSpec(minimal({ world: { answer_style: 'LONG' } }))).toThrow(/answer_style/);
   });
 
+  it('reads optimizer.continue_warmup, off when left out', () => {
+    expect(parseRunSpec(minimal()).optimizer.continueWarmup).toBe(false);
+    expect(parseRunSpec(minimal({ optimizer: { continue_warmup: true } })).optimizer.continueWarmup).toBe(true);
+  });
+
   it('round-trips through formatRunSpec', () => {
     const spec = parseRunSpec(defaultFile);
     expect(parseRunSpec(formatRunSpec(spec))).toEqual(spec);
@@ -136,6 +141,7 @@ describe('parseRunSpec', () => {
     [minimal({ warmup: { vision_pretraining_steps: 100001 } }), 'warmup.vision_pretraining_steps'],
     [minimal({ optimizer: { schedule: 'COSINE', warmup_steps: 10, decay_steps: 5 } }), 'optimizer.decay_steps'],
     [minimal({ evaluation: { splits: ['IN_DOMAIN', 'IN_DOMAIN'] } }), 'evaluation.splits'],
+    [minimal({ training_method: 'RESTART_FROM_LAST', optimizer: { continue_warmup: true } }), 'optimizer.continue_warmup'],
     ['name: x', 'world'],
   ])('rejects %j naming %s', (text, field) => {
     expect(fieldOf(() => parseRunSpec(text))).toBe(field);

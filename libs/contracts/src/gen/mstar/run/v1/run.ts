@@ -124,7 +124,8 @@ export enum TrainingMethod {
   UNSPECIFIED = 0,
   /**
    * CONTINUOUS - Continuous self-evolving training: continue from the last policy with the same optimizer
-   * state and learning-rate schedule, created once for the warm-up policy and never reset.
+   * state and learning-rate schedule, created once and never reset: at iteration 1 from
+   * `optimizer`, or with optimizer.continue_warmup the warm-up's own, carried on.
    */
   CONTINUOUS = 1,
   /**
@@ -694,6 +695,14 @@ export interface OptimizerSettings {
   batchSize: number;
   /** Passes over each iteration's dataset, at least 1. (default 1) */
   epochsPerIteration: number;
+  /**
+   * CONTINUOUS only: iteration 1 continues the warm-up's optimizer (its AdamW moments, step count
+   * and schedule, which stays at its floor past its end) instead of creating one from the settings
+   * above, which then apply to no iteration; batch_size and epochs_per_iteration still apply. This
+   * is the method's "optimizer created once for pi_0, never reset". (default false: iteration 1
+   * creates a fresh optimizer)
+   */
+  continueWarmup: boolean;
 }
 
 /** What is measured after every policy checkpoint besides the validation set. */
@@ -2283,6 +2292,7 @@ function createBaseOptimizerSettings(): OptimizerSettings {
     gradClip: 0,
     batchSize: 0,
     epochsPerIteration: 0,
+    continueWarmup: false,
   };
 }
 
@@ -2314,6 +2324,9 @@ export const OptimizerSettings: MessageFns<OptimizerSettings> = {
     }
     if (message.epochsPerIteration !== 0) {
       writer.uint32(72).uint32(message.epochsPerIteration);
+    }
+    if (message.continueWarmup !== false) {
+      writer.uint32(80).bool(message.continueWarmup);
     }
     return writer;
   },
@@ -2403,6 +2416,14 @@ export const OptimizerSettings: MessageFns<OptimizerSettings> = {
             message.epochsPerIteration = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.continueWarmup = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2458,6 +2479,11 @@ export const OptimizerSettings: MessageFns<OptimizerSettings> = {
         : isSet(object.epochs_per_iteration)
         ? globalThis.Number(object.epochs_per_iteration)
         : 0,
+      continueWarmup: isSet(object.continueWarmup)
+        ? globalThis.Boolean(object.continueWarmup)
+        : isSet(object.continue_warmup)
+        ? globalThis.Boolean(object.continue_warmup)
+        : false,
     };
   },
 
@@ -2490,6 +2516,9 @@ export const OptimizerSettings: MessageFns<OptimizerSettings> = {
     if (message.epochsPerIteration !== 0) {
       obj.epochsPerIteration = Math.round(message.epochsPerIteration);
     }
+    if (message.continueWarmup !== false) {
+      obj.continueWarmup = message.continueWarmup;
+    }
     return obj;
   },
 
@@ -2507,6 +2536,7 @@ export const OptimizerSettings: MessageFns<OptimizerSettings> = {
     message.gradClip = object.gradClip ?? 0;
     message.batchSize = object.batchSize ?? 0;
     message.epochsPerIteration = object.epochsPerIteration ?? 0;
+    message.continueWarmup = object.continueWarmup ?? false;
     return message;
   },
 };
