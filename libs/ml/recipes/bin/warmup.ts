@@ -7,7 +7,8 @@
  * [--vision-pretraining-steps 200] (pretrain the vision tower first, see pretrainVision)
  * [--text-hidden 512] [--text-layers 12] (a wider or deeper language model than the preset's;
  * the SwiGLU size scales with the width) [--cot tally] (gold chains that tally the scene before each
- * count, see goldCot; in-domain answers run to 110 tokens: pass --max-new-tokens 160) ...
+ * count, see goldCot; in-domain answers run to 110 tokens: pass --max-new-tokens 160)
+ * [--answer-style worked] (answers that give every count the chain reads first, see withAnswerStyle) ...
  * Progress lines go to stderr; the last stdout line is the results JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, paramCount, saveCheckpoint, validateConfig } from '@mstar/models';
 import type { ModelConfig } from '@mstar/models';
-import { COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isCotStyle } from '@mstar/world';
+import { ANSWER_STYLES, COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isAnswerStyle, isCotStyle } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     'text-hidden': { type: 'string' },
     'text-layers': { type: 'string' },
     cot: { type: 'string', default: 'plain' },
+    'answer-style': { type: 'string', default: 'short' },
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -75,15 +77,17 @@ const tokenizer = createTokenizer(tokenizerFiles);
 const cot = values.cot;
 if (!isCotStyle(cot)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${cot}`);
 const itemOptions = { blankImages, cot };
+const answers = values['answer-style'];
+if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
 const families = values.families === undefined ? undefined : new Set(values.families.split(','));
 for (const family of families ?? []) {
   if (!(IN_DOMAIN_FAMILIES as readonly string[]).includes(family)) throw new Error(`--families: ${family} is not an in-domain family (${IN_DOMAIN_FAMILIES.join(', ')})`);
 }
 /** The first `size` problems of a split, of the chosen families only (the split is generated long enough to hold them). */
 const problems = (split: SplitName, size: number): Problem[] => {
-  if (families === undefined) return generateSplit(split, { seed: worldSeed, size });
+  if (families === undefined) return generateSplit(split, { seed: worldSeed, size, answers });
   for (let n = size * 4; ; n *= 2) {
-    const chosen = generateSplit(split, { seed: worldSeed, size: n }).filter((p) => families.has(p.family));
+    const chosen = generateSplit(split, { seed: worldSeed, size: n, answers }).filter((p) => families.has(p.family));
     if (chosen.length >= size) return chosen.slice(0, size);
   }
 };
@@ -138,6 +142,7 @@ const settings = {
   worldSeed,
   blankImages,
   cot,
+  answers,
   visionPretrainingSteps: visionSteps,
   ...(families !== undefined ? { families: [...families] } : {}),
 };
