@@ -66,6 +66,16 @@ describe('parseRunSpec', () => {
     const long = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-long.yaml', import.meta.url), 'utf8'));
     expect([long.warmup.epochs * long.warmup.examples / long.warmup.batchSize, long.optimizer.learningRate]).toEqual([1200, 5e-5]);
     expect({ ...long, name: worked.name, warmup: worked.warmup, optimizer: worked.optimizer }).toEqual(worked);
+    // The gold bound: the same warm-up on the gold chains of every prompt long's iterations sample too.
+    const gold = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-gold.yaml', import.meta.url), 'utf8'));
+    const sampled = Array.from({ length: long.iterations }, (_, i) => poolSlice(long, i + 1).indices).flat();
+    expect(gold.warmup).toEqual({ ...long.warmup, examples: Math.max(...sampled) + 1 });
+    expect(new Set(sampled).size).toBe(gold.warmup.examples - long.warmup.examples);
+    expect([gold.world, gold.seed, gold.intervalStart]).toEqual([long.world, long.seed, gold.warmup.examples]);
+    // Its control: the warm-up's own prompts for about as many steps.
+    const steps = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-gold-steps.yaml', import.meta.url), 'utf8'));
+    expect({ ...steps, name: gold.name, warmup: { ...steps.warmup, examples: gold.warmup.examples, epochs: gold.warmup.epochs } }).toEqual(gold);
+    expect([steps.warmup.examples, (steps.warmup.examples * steps.warmup.epochs) / steps.warmup.batchSize]).toEqual([long.warmup.examples, 1650]);
   });
 
   it('reads the default spec of npm start', () => {
