@@ -80,7 +80,6 @@ async function expectedIteration(iteration: 1 | 2, start: Pick<SftOptions, 'init
     ...start,
   });
 }
-const expectedV2 = (start: Pick<SftOptions, 'initialWeights' | 'resume'>) => expectedIteration(2, start);
 
 const ref = (runId: string, version: number): commonV1.CheckpointRef => ({ runId, kind: POLICY, version });
 
@@ -96,11 +95,11 @@ describe('training methods', () => {
     expect(optimizerSteps(v[1]!)).toBe(3);
     expect(optimizerSteps(v[2]!)).toBe(6);
     expect(checkpoints[2]!.parent).toEqual(ref('run-continuous', 1));
-    const expected = await expectedV2({ resume: v[1]!.optimizerState! });
+    const expected = await expectedIteration(2, { resume: v[1]!.optimizerState! });
     expect(expected.optimizerStep).toBe(6);
     expect(sameWeights(v[2]!.weights, expected.weights)).toBe(true);
     // A fresh optimizer from the same weights ends elsewhere: the carried moments matter.
-    expect(sameWeights(v[2]!.weights, (await expectedV2({ initialWeights: v[1]!.weights })).weights)).toBe(false);
+    expect(sameWeights(v[2]!.weights, (await expectedIteration(2, { initialWeights: v[1]!.weights })).weights)).toBe(false);
   }, 120_000);
 
   test('CONTINUOUS with optimizer.continue_warmup: v1 continues the warm-up\'s optimizer, v2 continues v1\'s', async () => {
@@ -118,7 +117,7 @@ describe('training methods', () => {
     // The warm-up's schedule (cosine to 3e-4 over its 3 steps), not spec.optimizer's constant 2e-3.
     expect(v1.lastLr).toBeCloseTo(3e-4, 12);
     expect(sameWeights(v[1]!.weights, (await expectedIteration(1, { initialWeights: v[0]!.weights })).weights)).toBe(false);
-    expect(sameWeights(v[2]!.weights, (await expectedV2({ resume: v[1]!.optimizerState! })).weights)).toBe(true);
+    expect(sameWeights(v[2]!.weights, (await expectedIteration(2, { resume: v[1]!.optimizerState! })).weights)).toBe(true);
   }, 120_000);
 
   test('RESTART_FROM_LAST: v2 starts from v1 with a fresh optimizer', async () => {
@@ -129,7 +128,7 @@ describe('training methods', () => {
       [2, 1, 3],
     ]);
     expect(optimizerSteps(v[2]!)).toBe(3);
-    expect(sameWeights(v[2]!.weights, (await expectedV2({ initialWeights: v[1]!.weights })).weights)).toBe(true);
+    expect(sameWeights(v[2]!.weights, (await expectedIteration(2, { initialWeights: v[1]!.weights })).weights)).toBe(true);
   }, 120_000);
 
   test('RESTART_FROM_INITIAL: v2 starts from v0 with a fresh optimizer', async () => {
@@ -141,8 +140,8 @@ describe('training methods', () => {
     ]);
     expect(checkpoints[2]!.parent).toEqual(ref('run-restart-initial', 0));
     expect(optimizerSteps(v[2]!)).toBe(3);
-    expect(sameWeights(v[2]!.weights, (await expectedV2({ initialWeights: v[0]!.weights })).weights)).toBe(true);
-    expect(sameWeights(v[2]!.weights, (await expectedV2({ initialWeights: v[1]!.weights })).weights)).toBe(false);
+    expect(sameWeights(v[2]!.weights, (await expectedIteration(2, { initialWeights: v[0]!.weights })).weights)).toBe(true);
+    expect(sameWeights(v[2]!.weights, (await expectedIteration(2, { initialWeights: v[1]!.weights })).weights)).toBe(false);
     // Same seed, same warm-up: every run's v0 is the same policy.
     const other = await readCheckpoint(artifacts.store, 'runs/run-continuous/checkpoints/policy/v0', 'policy');
     expect(sameWeights(other.weights, v[0]!.weights)).toBe(true);

@@ -7,8 +7,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fsCheckpointIO, loadCheckpoint } from '@mstar/models';
-import { ANSWER_STYLES, createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
+import { createTokenizer, generateSplit } from '@mstar/world';
 import { evaluate, itemFromProblem } from '../src/index.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,13 +21,12 @@ const { values } = parseArgs({
     'max-new-tokens': { type: 'string', default: '48' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
-    'answer-style': { type: 'string', default: 'short' },
+    ...ANSWER_STYLE_OPTION,
     'blank-images': { type: 'boolean', default: false },
   },
 });
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR is required');
-const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
+const answers = answerStyleArg(values['answer-style']);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
 const tokenizer = createTokenizer(checkpoint.tokenizer);

@@ -9,19 +9,19 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ANSWER_STYLES, generateSplit, isAnswerStyle } from '@mstar/world';
+import { generateSplit } from '@mstar/world';
 import { decodeDatasetRecords, keptQuality } from '../src/index.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
     datasets: { type: 'string' },
     'pool-size': { type: 'string', default: '4096' },
     'world-seed': { type: 'string', default: '1' },
-    'answer-style': { type: 'string', default: 'short' },
+    ...ANSWER_STYLE_OPTION,
   },
 });
-const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
+const answers = answerStyleArg(values['answer-style']);
 if (values.datasets === undefined) throw new Error('--datasets DIR (a run artifacts datasets folder) is required');
 const dir = resolve(process.env.INIT_CWD ?? process.cwd(), values.datasets);
 const pool = generateSplit('train', { seed: Number(values['world-seed']), size: Number(values['pool-size']), answers });

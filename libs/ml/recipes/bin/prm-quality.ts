@@ -12,8 +12,9 @@ import { parseArgs } from 'node:util';
 import { AGGREGATIONS } from '@mstar/metrics';
 import type { Aggregation } from '@mstar/metrics';
 import { fsCheckpointIO, loadCheckpoint, preprocessImage } from '@mstar/models';
-import { ANSWER_STYLES, createTokenizer, generateSplit, isAnswerStyle } from '@mstar/world';
+import { createTokenizer, generateSplit } from '@mstar/world';
 import { evaluate, itemFromProblem, openPrmScorer, prmQuality, prmResponseIds, promptIds } from '../src/index.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +28,10 @@ const { values } = parseArgs({
     aggregation: { type: 'string', default: 'min' },
     seed: { type: 'string', default: '1' },
     'world-seed': { type: 'string', default: '1' },
-    'answer-style': { type: 'string', default: 'short' },
+    ...ANSWER_STYLE_OPTION,
   },
 });
-const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
+const answers = answerStyleArg(values['answer-style']);
 if (values.policy === undefined || values.prm === undefined) throw new Error('--policy DIR and --prm DIR (checkpoint folders) are required');
 const aggregation = values.aggregation as Aggregation;
 if (!AGGREGATIONS.includes(aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATIONS.join(', ')}, got ${values.aggregation}`);

@@ -16,9 +16,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_CONFIG, TINY_CONFIG, fsCheckpointIO, initWeights, paramCount, saveCheckpoint, validateConfig } from '@mstar/models';
 import type { ModelConfig } from '@mstar/models';
-import { ANSWER_STYLES, COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isAnswerStyle, isCotStyle } from '@mstar/world';
+import { COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isCotStyle } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -44,7 +45,7 @@ const { values } = parseArgs({
     'text-hidden': { type: 'string' },
     'text-layers': { type: 'string' },
     cot: { type: 'string', default: 'plain' },
-    'answer-style': { type: 'string', default: 'short' },
+    ...ANSWER_STYLE_OPTION,
   },
 });
 const num = (name: keyof typeof values): number => {
@@ -77,8 +78,7 @@ const tokenizer = createTokenizer(tokenizerFiles);
 const cot = values.cot;
 if (!isCotStyle(cot)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${cot}`);
 const itemOptions = { blankImages, cot };
-const answers = values['answer-style'];
-if (!isAnswerStyle(answers)) throw new Error(`--answer-style must be one of ${ANSWER_STYLES.join(', ')}, got ${answers}`);
+const answers = answerStyleArg(values['answer-style']);
 const families = values.families === undefined ? undefined : new Set(values.families.split(','));
 for (const family of families ?? []) {
   if (!(IN_DOMAIN_FAMILIES as readonly string[]).includes(family)) throw new Error(`--families: ${family} is not an in-domain family (${IN_DOMAIN_FAMILIES.join(', ')})`);
