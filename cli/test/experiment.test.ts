@@ -178,6 +178,18 @@ describe('experiment definitions', () => {
     expect(carry.optimizer.continueWarmup).toBe(true);
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
+
+  it('tally-worked-few runs specs/tally-worked-few.yaml, and m-star-8-epochs differs only in training 4 times as long', async () => {
+    const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
+    const [warm, mStar, eight] = few.rows;
+    expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run') throw new Error('m-star and m-star-8-epochs run');
+    const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
+    expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
+    const longer = eight.specFor(2);
+    expect([longer.optimizer.epochsPerIteration, spec.optimizer.epochsPerIteration]).toEqual([8, 2]);
+    expect({ ...longer, name: spec.name, optimizer: spec.optimizer }).toEqual({ ...spec, seed: 2 });
+  });
 });
 
 /** An IterationStats row with the numbers a test cares about. */

@@ -76,6 +76,14 @@ describe('parseRunSpec', () => {
     const steps = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-gold-steps.yaml', import.meta.url), 'utf8'));
     expect({ ...steps, name: gold.name, warmup: { ...steps.warmup, examples: gold.warmup.examples, epochs: gold.warmup.epochs } }).toEqual(gold);
     expect([steps.warmup.examples, (steps.warmup.examples * steps.warmup.epochs) / steps.warmup.batchSize]).toEqual([long.warmup.examples, 1650]);
+    // The paper's data regime: half the gold chains for the control's steps, then more answer-only
+    // prompts than the warm-up saw, none of them its own, as many samples an iteration as long's.
+    const few = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-few.yaml', import.meta.url), 'utf8'));
+    expect([few.warmup.examples, (few.warmup.examples * few.warmup.epochs) / few.warmup.batchSize]).toEqual([long.warmup.examples / 2, 1650]);
+    const unseen = Array.from({ length: few.iterations }, (_, i) => poolSlice(few, i + 1).indices).flat();
+    expect([Math.min(...unseen), new Set(unseen).size]).toEqual([few.warmup.examples, 1536]);
+    expect(poolSlice(few, 1).indices.length * few.samplesPerPrompt).toBe(poolSlice(long, 1).indices.length * long.samplesPerPrompt);
+    expect([few.world, few.optimizer.continueWarmup, few.trainingMethod]).toEqual([long.world, true, runV1.TrainingMethod.CONTINUOUS]);
   });
 
   it('reads the default spec of npm start', () => {
