@@ -27,7 +27,7 @@ const ADD_INFO = {
 // ~2 * 6 * 1024^3 flops: several hundred ms on one core.
 const HEAVY_N = 1024;
 // Deep enough that a run lasts well over the 150 ms the test needs, also on a fast machine.
-const HEAVY = heavyModel(HEAVY_N, 12);
+const HEAVY = heavyModel(HEAVY_N, 24);
 const heavyFeed = (): Record<string, PlainTensor> => ({ X: tensor('float32', [HEAVY_N, HEAVY_N], new Float32Array(HEAVY_N * HEAVY_N).fill(0.5)) });
 
 /** Largest gap between ticks of a `periodMs` interval while `work` runs, and how long it ran. */
