@@ -17,6 +17,10 @@ import {
 } from '../src/index.js';
 
 const defaultFile = readFileSync(new URL('../../../../specs/default.yaml', import.meta.url), 'utf8');
+/** Every pool prompt a spec's iterations sample, iteration by iteration. */
+const sampledPrompts = (spec: ResolvedRunSpec) => Array.from({ length: spec.iterations }, (_, i) => poolSlice(spec, i + 1).indices).flat();
+/** specs/<name>.yaml, parsed. */
+const readSpec = (name: string) => parseRunSpec(readFileSync(new URL(`../../../../specs/${name}.yaml`, import.meta.url), 'utf8'));
 
 const MINIMAL = {
   name: 't',
@@ -50,7 +54,7 @@ function fieldOf(fn: () => unknown): string | undefined {
 
 describe('parseRunSpec', () => {
   it('reads the tallied spec whose iterations sample only prompts the warm-up never saw', () => {
-    const spec = parseRunSpec(readFileSync(new URL('../../../../specs/tally-fresh.yaml', import.meta.url), 'utf8'));
+    const spec = readSpec('tally-fresh');
     expect(spec.world.chainStyle).toBe(runV1.ChainStyle.TALLY);
     expect(spec.intervalStart).toBe(spec.warmup.examples);
     const lastSlice = poolSlice(spec, spec.iterations).indices;
@@ -59,28 +63,32 @@ describe('parseRunSpec', () => {
   });
 
   it('reads the worked-answer spec: tally-fresh in a world whose answers give the counts', () => {
-    const fresh = parseRunSpec(readFileSync(new URL('../../../../specs/tally-fresh.yaml', import.meta.url), 'utf8'));
-    const worked = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked.yaml', import.meta.url), 'utf8'));
+    const fresh = readSpec('tally-fresh');
+    const worked = readSpec('tally-worked');
     expect(worked.world.answerStyle).toBe(runV1.AnswerStyle.WORKED);
     expect({ ...worked, name: fresh.name, world: { ...worked.world, answerStyle: fresh.world.answerStyle } }).toEqual(fresh);
-    const long = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-long.yaml', import.meta.url), 'utf8'));
+    const long = readSpec('tally-worked-long');
     expect([long.warmup.epochs * long.warmup.examples / long.warmup.batchSize, long.optimizer.learningRate]).toEqual([1200, 5e-5]);
     expect({ ...long, name: worked.name, warmup: worked.warmup, optimizer: worked.optimizer }).toEqual(worked);
     // The gold bound: the same warm-up on the gold chains of every prompt long's iterations sample too.
-    const gold = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-gold.yaml', import.meta.url), 'utf8'));
-    const sampled = Array.from({ length: long.iterations }, (_, i) => poolSlice(long, i + 1).indices).flat();
+    const gold = readSpec('tally-worked-gold');
+    const sampled = sampledPrompts(long);
     expect(gold.warmup).toEqual({ ...long.warmup, examples: Math.max(...sampled) + 1 });
     expect(new Set(sampled).size).toBe(gold.warmup.examples - long.warmup.examples);
     expect([gold.world, gold.seed, gold.intervalStart]).toEqual([long.world, long.seed, gold.warmup.examples]);
     // Its control: the warm-up's own prompts for about as many steps.
-    const steps = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-gold-steps.yaml', import.meta.url), 'utf8'));
+    const steps = readSpec('tally-worked-gold-steps');
     expect({ ...steps, name: gold.name, warmup: { ...steps.warmup, examples: gold.warmup.examples, epochs: gold.warmup.epochs } }).toEqual(gold);
     expect([steps.warmup.examples, (steps.warmup.examples * steps.warmup.epochs) / steps.warmup.batchSize]).toEqual([long.warmup.examples, 1650]);
-    // The paper's data regime: half the gold chains for the control's steps, then more answer-only
-    // prompts than the warm-up saw, none of them its own, as many samples an iteration as long's.
-    const few = parseRunSpec(readFileSync(new URL('../../../../specs/tally-worked-few.yaml', import.meta.url), 'utf8'));
+  });
+
+  it('reads the paper-data-regime spec: half the gold chains for the gold control\'s steps, then unseen answer-only prompts', () => {
+    const long = readSpec('tally-worked-long');
+    // More answer-only prompts than the warm-up saw, none of them its own, as many samples an
+    // iteration as long's.
+    const few = readSpec('tally-worked-few');
     expect([few.warmup.examples, (few.warmup.examples * few.warmup.epochs) / few.warmup.batchSize]).toEqual([long.warmup.examples / 2, 1650]);
-    const unseen = Array.from({ length: few.iterations }, (_, i) => poolSlice(few, i + 1).indices).flat();
+    const unseen = sampledPrompts(few);
     expect([Math.min(...unseen), new Set(unseen).size]).toEqual([few.warmup.examples, 1536]);
     expect(poolSlice(few, 1).indices.length * few.samplesPerPrompt).toBe(poolSlice(long, 1).indices.length * long.samplesPerPrompt);
     expect([few.world, few.optimizer.continueWarmup, few.trainingMethod]).toEqual([long.world, true, runV1.TrainingMethod.CONTINUOUS]);
