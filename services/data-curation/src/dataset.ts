@@ -5,6 +5,7 @@ import { createRng, deriveSeed, selectAllCorrect, selectRandomK, selectThreshold
 import type { PrmClient } from '@mstar/prm-scoring';
 import { isCorrect, type EvalItem } from '@mstar/recipes';
 import type { ResolvedRunSpec } from '@mstar/runspec';
+import { isConsistentChain } from '@mstar/world';
 import { promptOf } from './pool.js';
 import { CALLS_IN_FLIGHT, chunks, mapInOrder, sample, type PolicyApi } from './sampling.js';
 
@@ -18,6 +19,7 @@ export const SCORE_TARGETS_PER_CALL = 256;
 export interface SampleCandidate {
   readonly sampleIndex: number;
   readonly text: string;
+  /** Verified: the final answer matched the gold answer and, under selection.consistent_chains, the chain is consistent. */
   readonly correct: boolean;
   /** The aggregated PRM score; 0 when not scored (or the answer has no step to score). */
   readonly score: number;
@@ -64,6 +66,8 @@ export interface DatasetResult {
   readonly promptsWithCorrect: number;
   readonly samplesGenerated: number;
   readonly correctSamples: number;
+  /** Correct samples that passed the consistency check (all correct ones when it is off). */
+  readonly consistentSamples: number;
   readonly keptSamples: number;
   /** Mean score of the kept samples when the rule scored them, else 0. */
   readonly meanPrmScore: number;
@@ -125,7 +129,8 @@ async function scoreResponses(
 /**
  * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
  * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
- * 'iteration', i); exact-match verification; under PRM_TOP_K and PRM_THRESHOLD the correct samples
+ * 'iteration', i); exact-match verification, and under selection.consistent_chains the consistency
+ * check of @mstar/world (isConsistentChain) on the matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples
  * are scored by the pinned PRM with the spec's aggregation (a correct answer without any step
  * cannot be scored and gets 0, the lowest score); then the selection rule per prompt.
  */
@@ -144,7 +149,12 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
   options.onProgress?.(0);
   const parts = await mapInOrder(chunks(options.items, options.promptsPerCall), CALLS_IN_FLIGHT, async (chunk) => {
     const drawn = await sample(options.policy, chunk.map((item) => promptOf(item)), settings, signal);
-    const verified = chunk.map((item, p) => (drawn[p] ?? []).map((c) => ({ completion: c, correct: isCorrect(item, c.text) })));
+    const verified = chunk.map((item, p) =>
+      (drawn[p] ?? []).map((c) => {
+        const matched = isCorrect(item, c.text);
+        return { completion: c, matched, correct: matched && (!spec.selection.consistentChains || isConsistentChain(item.question, c.text)) };
+      }),
+    );
     const targets = verified.flatMap((samples, p) =>
       scored ? samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => ({ item: p, response: s.completion.text, sampleIndex: s.completion.sampleIndex })) : [],
     );
@@ -159,7 +169,8 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
           score: scoreOf.get(`${p}/${s.completion.sampleIndex}`) ?? 0,
         }),
       );
-      return { item, candidates, kept: selectSamples(spec, iteration, item.id, candidates) };
+      const matched = (verified[p] ?? []).filter((s) => s.matched).length;
+      return { item, candidates, matched, kept: selectSamples(spec, iteration, item.id, candidates) };
     });
     done += chunk.length;
     options.onProgress?.(done);
@@ -182,9 +193,10 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
   return {
     records,
     promptsTried: prompts.length,
-    promptsWithCorrect: prompts.filter((p) => p.candidates.some((c) => c.correct)).length,
+    promptsWithCorrect: prompts.filter((p) => p.matched > 0).length,
     samplesGenerated: prompts.reduce((n, p) => n + p.candidates.length, 0),
-    correctSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
+    correctSamples: prompts.reduce((n, p) => n + p.matched, 0),
+    consistentSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
     keptSamples: records.length,
     meanPrmScore: scored && records.length > 0 ? records.reduce((sum, r) => sum + r.prmScore, 0) / records.length : 0,
   };

@@ -67,6 +67,7 @@ describe('iteration datasets', () => {
       promptsWithCorrect: 3,
       samplesGenerated: 12,
       correctSamples: 7,
+      consistentSamples: 7,
       keptSamples: 3,
       meanPrmScore: (0.86 + 0 + 0.5) / 3,
       temperature: 0.7,
@@ -285,5 +286,47 @@ describe('crash safety', () => {
     expect(Buffer.from(await h.artifacts.get(keys.dataset(1))).equals(bytes)).toBe(true);
     const stats = redone.payload?.$case === 'datasetReady' ? redone.payload.value.dataset : undefined;
     expect({ ...stats, createdAt: undefined }).toEqual({ ...first.stats, createdAt: undefined });
+  });
+});
+
+/**
+ * Under selection.consistent_chains, per prompt: sample 0 is the gold chain; sample 1 the gold chain
+ * with a count of something the question does not name before it; sample 2 a wrong answer; sample 3
+ * the gold answer after a step off the templates. Samples 0, 1 and 3 match the gold answer.
+ */
+const chains: PolicyScript = (prompt, s) => {
+  const item = pool[indexOf.get(prompt.promptId) as number]!;
+  const gold = item.response as string;
+  return [gold, `the number of purple shapes is 0.\n\n${gold}`, `p=0.9\n\n# Answer\n\n${WRONG}`, `p=0.9\n\n# Answer\n\n${item.answer}`][s] as string;
+};
+
+describe('iteration datasets with consistent chains', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ script: chains });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('keeps only the matched samples whose chain is consistent, and counts both', async () => {
+    const { stats, records } = await buildOne(h, 'consistent', { selection: { rule: 'ALL_CORRECT', consistent_chains: true } });
+    expect(picks(records)).toEqual([
+      [0, 0, 0],
+      [1, 0, 0],
+      [2, 0, 0],
+    ]);
+    expect(stats).toMatchObject({ promptsWithCorrect: 3, correctSamples: 9, consistentSamples: 3, keptSamples: 3 });
+  });
+
+  it('scores only the consistent samples under PRM top-k', async () => {
+    const { stats } = await buildOne(h, 'consistent-top2', { selection: { rule: 'PRM_TOP_K', k: 2, consistent_chains: true } });
+    expect(stats).toMatchObject({ correctSamples: 9, consistentSamples: 3, keptSamples: 3 });
+    expect(h.prm.requests.filter((r) => r.prm?.runId === 'consistent-top2').flatMap((r) => r.targets)).toHaveLength(3);
+  });
+
+  it('keeps every matched sample with the check off', async () => {
+    const { stats } = await buildOne(h, 'unchecked', { selection: { rule: 'ALL_CORRECT' } });
+    expect(stats).toMatchObject({ correctSamples: 9, consistentSamples: 9, keptSamples: 9 });
   });
 });

@@ -32,7 +32,7 @@ const ARITHMETIC = new RegExp(`^${INT} ([+*-]) ${INT} = ${INT}$`);
 const RELATION = new RegExp(`^${INT} is (more than|less than|equal to) ${INT}$`);
 
 /** "red circles", "circles", "red shapes", "shapes", "red digits", "digits" (singular too). */
-function parseSubject(phrase: string): Subject | null {
+export function parseSubject(phrase: string): Subject | null {
   const words = phrase.split(' ');
   const colour = words.length === 2 ? words[0] : undefined;
   const noun = words[words.length - 1] ?? '';

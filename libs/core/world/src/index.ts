@@ -51,3 +51,4 @@ export {
 export type { SpecialToken, TextTokenizer, TokenizerFiles } from './tokenizer.js';
 export { summarizeProblems } from './stats.js';
 export type { FamilyStats, SummarizeOptions } from './stats.js';
+export { chainInconsistency, isConsistentChain } from './consistency.js';

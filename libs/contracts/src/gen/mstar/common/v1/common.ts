@@ -384,7 +384,14 @@ export interface DatasetStats {
   /** Pool position of the first prompt of the slice; the slice wraps around the pool's end. */
   poolStart: number;
   /** When the dataset was written. */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /**
+   * Correct samples that passed the consistency check (selection.consistent_chains); equal to
+   * correct_samples when the check is off. Only these reach the selection rule.
+   */
+  consistentSamples: number;
 }
 
 /**
@@ -1411,6 +1418,7 @@ function createBaseDatasetStats(): DatasetStats {
     artifactKey: "",
     poolStart: 0,
     createdAt: undefined,
+    consistentSamples: 0,
   };
 }
 
@@ -1451,6 +1459,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(98).fork()).join();
+    }
+    if (message.consistentSamples !== 0) {
+      writer.uint32(104).uint32(message.consistentSamples);
     }
     return writer;
   },
@@ -1564,6 +1575,14 @@ export const DatasetStats: MessageFns<DatasetStats> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.consistentSamples = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1626,6 +1645,11 @@ export const DatasetStats: MessageFns<DatasetStats> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      consistentSamples: isSet(object.consistentSamples)
+        ? globalThis.Number(object.consistentSamples)
+        : isSet(object.consistent_samples)
+        ? globalThis.Number(object.consistent_samples)
+        : 0,
     };
   },
 
@@ -1667,6 +1691,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.consistentSamples !== 0) {
+      obj.consistentSamples = Math.round(message.consistentSamples);
+    }
     return obj;
   },
 
@@ -1689,6 +1716,7 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     message.artifactKey = object.artifactKey ?? "";
     message.poolStart = object.poolStart ?? 0;
     message.createdAt = object.createdAt ?? undefined;
+    message.consistentSamples = object.consistentSamples ?? 0;
     return message;
   },
 };

@@ -611,6 +611,14 @@ export interface SelectionSettings {
   k: number;
   /** Score threshold in [0, 1] under PRM_THRESHOLD. */
   alpha: number;
+  /**
+   * Before the rule, also drop the correct samples whose chain of thought contradicts its
+   * question or itself (a rule-based verifier that reads the question and the response, never the
+   * image): a count of something the question does not name or out of its order, a tally that
+   * numbers the wrong objects, arithmetic or a comparison that does not hold, an answer the chain
+   * does not derive. Only for the built-in world's questions. (default false)
+   */
+  consistentChains: boolean;
 }
 
 /** The temperature policy of a run. */
@@ -1729,7 +1737,7 @@ export const PrmSettings: MessageFns<PrmSettings> = {
 };
 
 function createBaseSelectionSettings(): SelectionSettings {
-  return { rule: 0, k: 0, alpha: 0 };
+  return { rule: 0, k: 0, alpha: 0, consistentChains: false };
 }
 
 export const SelectionSettings: MessageFns<SelectionSettings> = {
@@ -1742,6 +1750,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     }
     if (message.alpha !== 0) {
       writer.uint32(25).double(message.alpha);
+    }
+    if (message.consistentChains !== false) {
+      writer.uint32(32).bool(message.consistentChains);
     }
     return writer;
   },
@@ -1783,6 +1794,14 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
             message.alpha = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.consistentChains = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1800,6 +1819,11 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
       rule: isSet(object.rule) ? selectionRuleFromJSON(object.rule) : 0,
       k: isSet(object.k) ? globalThis.Number(object.k) : 0,
       alpha: isSet(object.alpha) ? globalThis.Number(object.alpha) : 0,
+      consistentChains: isSet(object.consistentChains)
+        ? globalThis.Boolean(object.consistentChains)
+        : isSet(object.consistent_chains)
+        ? globalThis.Boolean(object.consistent_chains)
+        : false,
     };
   },
 
@@ -1814,6 +1838,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.alpha !== 0) {
       obj.alpha = floatToJson(message.alpha);
     }
+    if (message.consistentChains !== false) {
+      obj.consistentChains = message.consistentChains;
+    }
     return obj;
   },
 
@@ -1825,6 +1852,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.rule = object.rule ?? 0;
     message.k = object.k ?? 0;
     message.alpha = object.alpha ?? 0;
+    message.consistentChains = object.consistentChains ?? false;
     return message;
   },
 };
