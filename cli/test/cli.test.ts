@@ -35,10 +35,10 @@ describe('the per-iteration table', () => {
 
 describe('event lines', () => {
   it('say what happened with the numbers', () => {
-    const dataset = commonV1.DatasetStats.fromPartial({ iteration: 2, promptsTried: 256, promptsWithCorrect: 200, correctSamples: 900, consistentSamples: 900, samplesGenerated: 4096, keptSamples: 400, meanPrmScore: 0.61, temperature: 0.9 });
+    const dataset = commonV1.DatasetStats.fromPartial({ iteration: 2, promptsTried: 256, promptsWithCorrect: 200, correctSamples: 900, checkedSamples: 900, samplesGenerated: 4096, keptSamples: 400, meanPrmScore: 0.61, temperature: 0.9 });
     const ready = (d: commonV1.DatasetStats) => createEvent({ runId: 'r', source: 'data-curation', payload: { $case: 'datasetReady', value: { dataset: d } } });
     expect(describeEvent(ready(dataset))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 400 kept (mean PRM 0.610)');
-    expect(describeEvent(ready({ ...dataset, consistentSamples: 500 }))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 500 consistent, 400 kept (mean PRM 0.610)');
+    expect(describeEvent(ready({ ...dataset, checkedSamples: 500 }))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 500 pass the chain check, 400 kept (mean PRM 0.610)');
     const finished = createEvent({ runId: 'r', source: 'balancer', payload: { $case: 'runFinished', value: { state: runV1.RunState.FAILED, errorMessage: 'boom', summary: [] } } });
     expect(describeEvent(finished)).toBe('run finished: RUN_STATE_FAILED (boom)');
   });

@@ -179,19 +179,22 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent only in checking chains', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent] = few.rows;
+    const [warm, mStar, eight, consistent, image] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run') throw new Error('m-star, m-star-8-epochs and m-star-consistent run');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
     expect([longer.optimizer.epochsPerIteration, spec.optimizer.epochsPerIteration]).toEqual([8, 2]);
     expect({ ...longer, name: spec.name, optimizer: spec.optimizer }).toEqual({ ...spec, seed: 2 });
-    const checked = consistent.specFor(2);
-    expect([checked.selection.consistentChains, spec.selection.consistentChains]).toEqual([true, false]);
-    expect({ ...checked, name: spec.name, selection: spec.selection }).toEqual({ ...spec, seed: 2 });
+    expect(spec.selection.chainCheck).toBe(runV1.ChainCheck.UNSPECIFIED);
+    for (const [row, check] of [[consistent, runV1.ChainCheck.CONSISTENT], [image, runV1.ChainCheck.IMAGE]] as const) {
+      const checked = row.specFor(2);
+      expect(checked.selection.chainCheck).toBe(check);
+      expect({ ...checked, name: spec.name, selection: spec.selection }).toEqual({ ...spec, seed: 2 });
+    }
   });
 });
 

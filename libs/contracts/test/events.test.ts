@@ -38,7 +38,7 @@ function dataset(iteration: number): commonV1.DatasetStats {
     promptsWithCorrect: 640,
     samplesGenerated: 16000,
     correctSamples: 5200,
-    consistentSamples: 5200,
+    checkedSamples: 5200,
     keptSamples: 1280,
     meanPrmScore: 0.71,
     temperature: 1.1,

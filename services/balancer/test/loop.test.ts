@@ -62,7 +62,7 @@ function datasetReady(runId: string, iteration: number, kept: number, temperatur
         promptsWithCorrect: 3,
         samplesGenerated: 16,
         correctSamples: 9,
-        consistentSamples: 9,
+        checkedSamples: 9,
         keptSamples: kept,
         meanPrmScore: 0.7,
         temperature,

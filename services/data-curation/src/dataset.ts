@@ -1,11 +1,11 @@
 import { type commonV1, type curationV1, runV1 } from '@mstar/contracts';
 import { splitSteps } from '@mstar/cot';
-import { UnavailableError } from '@mstar/errors';
+import { InvalidArgumentError, UnavailableError } from '@mstar/errors';
 import { createRng, deriveSeed, selectAllCorrect, selectRandomK, selectThreshold, selectTopK } from '@mstar/metrics';
 import type { PrmClient } from '@mstar/prm-scoring';
 import { isCorrect, type EvalItem } from '@mstar/recipes';
 import type { ResolvedRunSpec } from '@mstar/runspec';
-import { isConsistentChain } from '@mstar/world';
+import { checkResponse, isConsistentChain } from '@mstar/world';
 import { promptOf } from './pool.js';
 import { CALLS_IN_FLIGHT, chunks, mapInOrder, sample, type PolicyApi } from './sampling.js';
 
@@ -19,7 +19,7 @@ export const SCORE_TARGETS_PER_CALL = 256;
 export interface SampleCandidate {
   readonly sampleIndex: number;
   readonly text: string;
-  /** Verified: the final answer matched the gold answer and, under selection.consistent_chains, the chain is consistent. */
+  /** Verified: the final answer matched the gold answer and the chain passed the run's chain check. */
   readonly correct: boolean;
   /** The aggregated PRM score; 0 when not scored (or the answer has no step to score). */
   readonly score: number;
@@ -28,6 +28,26 @@ export interface SampleCandidate {
 /** True when the rule ranks by PRM score, so the correct samples must be scored. */
 export function needsScores(rule: runV1.SelectionRule): boolean {
   return rule === runV1.SelectionRule.PRM_TOP_K || rule === runV1.SelectionRule.PRM_THRESHOLD;
+}
+
+/**
+ * Whether a matched sample's chain passes `selection.chain_check`: any chain with no check; under
+ * CONSISTENT one that @mstar/world's isConsistentChain accepts (question and response only); under
+ * the IMAGE control one whose every step the world's checker finds true of the item's scene.
+ */
+export function passesChainCheck(check: runV1.ChainCheck, item: EvalItem, text: string): boolean {
+  switch (check) {
+    case runV1.ChainCheck.UNSPECIFIED:
+      return true;
+    case runV1.ChainCheck.CONSISTENT:
+      return isConsistentChain(item.question, text);
+    case runV1.ChainCheck.IMAGE:
+      if (item.scene === undefined) throw new InvalidArgumentError(`selection.chain_check: IMAGE needs the image's ground truth, which prompt ${item.id} has not`, { field: 'selection.chain_check' });
+      return checkResponse({ scene: item.scene, question: item.question, answer: item.answer, ...(item.choices !== undefined ? { choices: item.choices } : {}) }, text).allStepsCorrect;
+    default:
+      // validateRunSpec rejects every other value before a stage starts.
+      throw new Error(`unknown chain check ${String(check)}`);
+  }
 }
 
 /**
@@ -66,8 +86,8 @@ export interface DatasetResult {
   readonly promptsWithCorrect: number;
   readonly samplesGenerated: number;
   readonly correctSamples: number;
-  /** Correct samples that passed the consistency check (all correct ones when it is off). */
-  readonly consistentSamples: number;
+  /** Correct samples that passed the chain check (all correct ones with no check). */
+  readonly checkedSamples: number;
   readonly keptSamples: number;
   /** Mean score of the kept samples when the rule scored them, else 0. */
   readonly meanPrmScore: number;
@@ -129,8 +149,8 @@ async function scoreResponses(
 /**
  * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
  * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
- * 'iteration', i); exact-match verification, and under selection.consistent_chains the consistency
- * check of @mstar/world (isConsistentChain) on the matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples
+ * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
+ * matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples
  * are scored by the pinned PRM with the spec's aggregation (a correct answer without any step
  * cannot be scored and gets 0, the lowest score); then the selection rule per prompt.
  */
@@ -152,7 +172,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     const verified = chunk.map((item, p) =>
       (drawn[p] ?? []).map((c) => {
         const matched = isCorrect(item, c.text);
-        return { completion: c, matched, correct: matched && (!spec.selection.consistentChains || isConsistentChain(item.question, c.text)) };
+        return { completion: c, matched, correct: matched && passesChainCheck(spec.selection.chainCheck, item, c.text) };
       }),
     );
     const targets = verified.flatMap((samples, p) =>
@@ -196,7 +216,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     promptsWithCorrect: prompts.filter((p) => p.matched > 0).length,
     samplesGenerated: prompts.reduce((n, p) => n + p.candidates.length, 0),
     correctSamples: prompts.reduce((n, p) => n + p.matched, 0),
-    consistentSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
+    checkedSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
     keptSamples: records.length,
     meanPrmScore: scored && records.length > 0 ? records.reduce((sum, r) => sum + r.prmScore, 0) / records.length : 0,
   };

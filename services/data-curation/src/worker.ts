@@ -237,7 +237,7 @@ export function createCurationWorker(deps: CurationWorkerDeps): (event: eventsV1
       promptsWithCorrect: result.promptsWithCorrect,
       samplesGenerated: result.samplesGenerated,
       correctSamples: result.correctSamples,
-      consistentSamples: result.consistentSamples,
+      checkedSamples: result.checkedSamples,
       keptSamples: result.keptSamples,
       meanPrmScore: result.meanPrmScore,
       temperature,

@@ -67,7 +67,7 @@ describe('iteration datasets', () => {
       promptsWithCorrect: 3,
       samplesGenerated: 12,
       correctSamples: 7,
-      consistentSamples: 7,
+      checkedSamples: 7,
       keptSamples: 3,
       meanPrmScore: (0.86 + 0 + 0.5) / 3,
       temperature: 0.7,
@@ -290,17 +290,17 @@ describe('crash safety', () => {
 });
 
 /**
- * Under selection.consistent_chains, per prompt: sample 0 is the gold chain; sample 1 the gold chain
- * with a count of something the question does not name before it; sample 2 a wrong answer; sample 3
+ * Under a selection.chain_check, per prompt: sample 0 is the gold chain; sample 1 the gold chain
+ * with a count of something the question does not name, false of any image, before it; sample 2 a wrong answer; sample 3
  * the gold answer after a step off the templates. Samples 0, 1 and 3 match the gold answer.
  */
 const chains: PolicyScript = (prompt, s) => {
   const item = pool[indexOf.get(prompt.promptId) as number]!;
   const gold = item.response as string;
-  return [gold, `the number of purple shapes is 0.\n\n${gold}`, `p=0.9\n\n# Answer\n\n${WRONG}`, `p=0.9\n\n# Answer\n\n${item.answer}`][s] as string;
+  return [gold, `the number of shapes is 99.\n\n${gold}`, `p=0.9\n\n# Answer\n\n${WRONG}`, `p=0.9\n\n# Answer\n\n${item.answer}`][s] as string;
 };
 
-describe('iteration datasets with consistent chains', () => {
+describe('iteration datasets with a chain check', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({ script: chains });
@@ -309,24 +309,25 @@ describe('iteration datasets with consistent chains', () => {
     await h.close();
   });
 
-  it('keeps only the matched samples whose chain is consistent, and counts both', async () => {
-    const { stats, records } = await buildOne(h, 'consistent', { selection: { rule: 'ALL_CORRECT', consistent_chains: true } });
+  it.each(['CONSISTENT', 'IMAGE'])('%s keeps only the matched samples whose chain passes, and counts both', async (check) => {
+    const runId = `checked-${check.toLowerCase()}`;
+    const { stats, records } = await buildOne(h, runId, { selection: { rule: 'ALL_CORRECT', chain_check: check } });
     expect(picks(records)).toEqual([
       [0, 0, 0],
       [1, 0, 0],
       [2, 0, 0],
     ]);
-    expect(stats).toMatchObject({ promptsWithCorrect: 3, correctSamples: 9, consistentSamples: 3, keptSamples: 3 });
+    expect(stats).toMatchObject({ promptsWithCorrect: 3, correctSamples: 9, checkedSamples: 3, keptSamples: 3 });
   });
 
-  it('scores only the consistent samples under PRM top-k', async () => {
-    const { stats } = await buildOne(h, 'consistent-top2', { selection: { rule: 'PRM_TOP_K', k: 2, consistent_chains: true } });
-    expect(stats).toMatchObject({ correctSamples: 9, consistentSamples: 3, keptSamples: 3 });
+  it('scores only the samples that pass under PRM top-k', async () => {
+    const { stats } = await buildOne(h, 'consistent-top2', { selection: { rule: 'PRM_TOP_K', k: 2, chain_check: 'CONSISTENT' } });
+    expect(stats).toMatchObject({ correctSamples: 9, checkedSamples: 3, keptSamples: 3 });
     expect(h.prm.requests.filter((r) => r.prm?.runId === 'consistent-top2').flatMap((r) => r.targets)).toHaveLength(3);
   });
 
-  it('keeps every matched sample with the check off', async () => {
+  it('keeps every matched sample with no chain check', async () => {
     const { stats } = await buildOne(h, 'unchecked', { selection: { rule: 'ALL_CORRECT' } });
-    expect(stats).toMatchObject({ correctSamples: 9, consistentSamples: 9, keptSamples: 9 });
+    expect(stats).toMatchObject({ correctSamples: 9, checkedSamples: 9, keptSamples: 9 });
   });
 });

@@ -102,6 +102,7 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
     intIn(selection.k, 'selection.k', 1, MAX_SAMPLES);
   }
   if (selection.rule === runV1.SelectionRule.PRM_THRESHOLD) inRange(selection.alpha, 'selection.alpha', 0, 1);
+  if (selection.chainCheck !== runV1.ChainCheck.UNSPECIFIED) enumSet(selection.chainCheck, 'selection.chain_check', runV1.ChainCheck);
   enumSet(spec.aggregation, 'aggregation', { 1: 'MIN', 2: 'MEAN', 3: 'LAST', 4: 'PRODUCT' });
   const temperature = present(spec.temperature, 'temperature');
   enumSet(temperature.mode, 'temperature.mode', runV1.TemperatureMode);

@@ -22,7 +22,7 @@ export const RUN_SPEC_KEYS = {
   samplesPerPrompt: true,
   topP: true,
   maxNewTokens: true,
-  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, consistentChains: true },
+  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, chainCheck: 'CHAIN_CHECK_' },
   aggregation: 'AGGREGATION_',
   temperature: {
     mode: 'TEMPERATURE_MODE_',
@@ -54,6 +54,7 @@ const ENUMS: Readonly<Record<string, object>> = {
   MODEL_PRESET_: commonV1.ModelPreset,
   TRAINING_METHOD_: runV1.TrainingMethod,
   SELECTION_RULE_: runV1.SelectionRule,
+  CHAIN_CHECK_: runV1.ChainCheck,
   AGGREGATION_: commonV1.Aggregation,
   TEMPERATURE_MODE_: runV1.TemperatureMode,
   LR_SCHEDULE_: runV1.LrSchedule,

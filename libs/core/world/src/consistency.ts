@@ -87,7 +87,7 @@ function tallyProblem(entries: readonly TallyEntry[], claim: Extract<Claim, { ty
 /**
  * Why a response's chain of thought contradicts its question or itself, or null when it does not.
  * The check reads the question and the response only, never the image, so it can verify samples
- * that no ground truth labels (a rule-based verifier, as `selection.consistent_chains` uses it):
+ * that no ground truth labels (a rule-based verifier, as `selection.chain_check: CONSISTENT` uses it):
  * - every step follows one of the world's templates (steps.ts);
  * - the count steps count what the question names, in its order, in the world's chain form (a
  *   colour-and-shape subject after the shapes of its colour); a digit sum lists the digits of the

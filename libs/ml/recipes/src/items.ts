@@ -1,5 +1,5 @@
-import { IMAGE_PLACEHOLDER, goldCot, renderScene } from '@mstar/world';
-import type { CotStyle, DatasetRecord, Problem, RgbImage, TextTokenizer } from '@mstar/world';
+import { IMAGE_PLACEHOLDER, checkableFromRecord, goldCot, renderScene } from '@mstar/world';
+import type { CotStyle, DatasetRecord, Problem, RgbImage, Scene, TextTokenizer } from '@mstar/world';
 import { RecipeConfigError } from './errors.js';
 
 /**
@@ -17,6 +17,8 @@ export interface EvalItem {
   readonly choices?: readonly string[];
   /** The gold response (chain of thought), needed for SFT only. */
   readonly response?: string;
+  /** The image's ground truth, for the built-in world's items and records with meta.scene (the chain check IMAGE reads it). */
+  readonly scene?: Scene;
 }
 
 /** A uniform mid-grey image: the image-blind control replaces every image with it. */
@@ -41,6 +43,7 @@ export function itemFromProblem(problem: Problem, options: ItemOptions = {}): Ev
     answer: problem.answer,
     ...(problem.choices !== undefined ? { choices: problem.choices } : {}),
     response: goldCot(problem, options.cot ?? 'plain'),
+    scene: problem.scene,
   };
 }
 
@@ -55,6 +58,7 @@ export function itemFromRecord(record: DatasetRecord, options: ItemOptions = {})
     answer: record.answer,
     ...(record.choices !== undefined ? { choices: record.choices } : {}),
     response: record.response,
+    ...(record.meta?.scene !== undefined ? { scene: checkableFromRecord(record).scene } : {}),
   };
 }
 

@@ -388,10 +388,10 @@ export interface DatasetStats {
     | Date
     | undefined;
   /**
-   * Correct samples that passed the consistency check (selection.consistent_chains); equal to
-   * correct_samples when the check is off. Only these reach the selection rule.
+   * Correct samples that passed the run's selection.chain_check; equal to correct_samples with no
+   * check. Only these reach the selection rule.
    */
-  consistentSamples: number;
+  checkedSamples: number;
 }
 
 /**
@@ -1418,7 +1418,7 @@ function createBaseDatasetStats(): DatasetStats {
     artifactKey: "",
     poolStart: 0,
     createdAt: undefined,
-    consistentSamples: 0,
+    checkedSamples: 0,
   };
 }
 
@@ -1460,8 +1460,8 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(98).fork()).join();
     }
-    if (message.consistentSamples !== 0) {
-      writer.uint32(104).uint32(message.consistentSamples);
+    if (message.checkedSamples !== 0) {
+      writer.uint32(104).uint32(message.checkedSamples);
     }
     return writer;
   },
@@ -1580,7 +1580,7 @@ export const DatasetStats: MessageFns<DatasetStats> = {
               break;
             }
 
-            message.consistentSamples = reader.uint32();
+            message.checkedSamples = reader.uint32();
             continue;
           }
         }
@@ -1645,10 +1645,10 @@ export const DatasetStats: MessageFns<DatasetStats> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
-      consistentSamples: isSet(object.consistentSamples)
-        ? globalThis.Number(object.consistentSamples)
-        : isSet(object.consistent_samples)
-        ? globalThis.Number(object.consistent_samples)
+      checkedSamples: isSet(object.checkedSamples)
+        ? globalThis.Number(object.checkedSamples)
+        : isSet(object.checked_samples)
+        ? globalThis.Number(object.checked_samples)
         : 0,
     };
   },
@@ -1691,8 +1691,8 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
-    if (message.consistentSamples !== 0) {
-      obj.consistentSamples = Math.round(message.consistentSamples);
+    if (message.checkedSamples !== 0) {
+      obj.checkedSamples = Math.round(message.checkedSamples);
     }
     return obj;
   },
@@ -1716,7 +1716,7 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     message.artifactKey = object.artifactKey ?? "";
     message.poolStart = object.poolStart ?? 0;
     message.createdAt = object.createdAt ?? undefined;
-    message.consistentSamples = object.consistentSamples ?? 0;
+    message.checkedSamples = object.checkedSamples ?? 0;
     return message;
   },
 };

@@ -235,6 +235,59 @@ export function selectionRuleToJSON(object: SelectionRule): string {
   }
 }
 
+/** A check of the correct samples' chains of thought, before the selection rule. */
+export enum ChainCheck {
+  /** UNSPECIFIED - Not set: every sample whose final answer matched goes on. */
+  UNSPECIFIED = 0,
+  /**
+   * CONSISTENT - Only chains consistent with their question and with themselves: a rule-based verifier that
+   * reads the question and the response, never the image. It drops a count of something the
+   * question does not name or out of its order, a tally that numbers the wrong objects,
+   * arithmetic or a comparison that does not hold, an answer the chain does not derive. Only for
+   * the built-in world's questions.
+   */
+  CONSISTENT = 1,
+  /**
+   * IMAGE - A control: only chains whose every step is true of the image (the built-in world's checker,
+   * with its ground truth). No real verifier has that; it bounds what a perfect step verifier
+   * would give.
+   */
+  IMAGE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function chainCheckFromJSON(object: any): ChainCheck {
+  switch (object) {
+    case 0:
+    case "CHAIN_CHECK_UNSPECIFIED":
+      return ChainCheck.UNSPECIFIED;
+    case 1:
+    case "CHAIN_CHECK_CONSISTENT":
+      return ChainCheck.CONSISTENT;
+    case 2:
+    case "CHAIN_CHECK_IMAGE":
+      return ChainCheck.IMAGE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ChainCheck.UNRECOGNIZED;
+  }
+}
+
+export function chainCheckToJSON(object: ChainCheck): string {
+  switch (object) {
+    case ChainCheck.UNSPECIFIED:
+      return "CHAIN_CHECK_UNSPECIFIED";
+    case ChainCheck.CONSISTENT:
+      return "CHAIN_CHECK_CONSISTENT";
+    case ChainCheck.IMAGE:
+      return "CHAIN_CHECK_IMAGE";
+    case ChainCheck.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** How the sampling temperature is chosen. */
 export enum TemperatureMode {
   /** UNSPECIFIED - Not set; rejected with INVALID_ARGUMENT. */
@@ -611,14 +664,8 @@ export interface SelectionSettings {
   k: number;
   /** Score threshold in [0, 1] under PRM_THRESHOLD. */
   alpha: number;
-  /**
-   * Before the rule, also drop the correct samples whose chain of thought contradicts its
-   * question or itself (a rule-based verifier that reads the question and the response, never the
-   * image): a count of something the question does not name or out of its order, a tally that
-   * numbers the wrong objects, arithmetic or a comparison that does not hold, an answer the chain
-   * does not derive. Only for the built-in world's questions. (default false)
-   */
-  consistentChains: boolean;
+  /** Which chains of the correct samples go on to the rule. (default: all of them) */
+  chainCheck: ChainCheck;
 }
 
 /** The temperature policy of a run. */
@@ -1737,7 +1784,7 @@ export const PrmSettings: MessageFns<PrmSettings> = {
 };
 
 function createBaseSelectionSettings(): SelectionSettings {
-  return { rule: 0, k: 0, alpha: 0, consistentChains: false };
+  return { rule: 0, k: 0, alpha: 0, chainCheck: 0 };
 }
 
 export const SelectionSettings: MessageFns<SelectionSettings> = {
@@ -1751,8 +1798,8 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.alpha !== 0) {
       writer.uint32(25).double(message.alpha);
     }
-    if (message.consistentChains !== false) {
-      writer.uint32(32).bool(message.consistentChains);
+    if (message.chainCheck !== 0) {
+      writer.uint32(32).int32(message.chainCheck);
     }
     return writer;
   },
@@ -1799,7 +1846,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
               break;
             }
 
-            message.consistentChains = reader.bool();
+            message.chainCheck = reader.int32() as any;
             continue;
           }
         }
@@ -1819,11 +1866,11 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
       rule: isSet(object.rule) ? selectionRuleFromJSON(object.rule) : 0,
       k: isSet(object.k) ? globalThis.Number(object.k) : 0,
       alpha: isSet(object.alpha) ? globalThis.Number(object.alpha) : 0,
-      consistentChains: isSet(object.consistentChains)
-        ? globalThis.Boolean(object.consistentChains)
-        : isSet(object.consistent_chains)
-        ? globalThis.Boolean(object.consistent_chains)
-        : false,
+      chainCheck: isSet(object.chainCheck)
+        ? chainCheckFromJSON(object.chainCheck)
+        : isSet(object.chain_check)
+        ? chainCheckFromJSON(object.chain_check)
+        : 0,
     };
   },
 
@@ -1838,8 +1885,8 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.alpha !== 0) {
       obj.alpha = floatToJson(message.alpha);
     }
-    if (message.consistentChains !== false) {
-      obj.consistentChains = message.consistentChains;
+    if (message.chainCheck !== 0) {
+      obj.chainCheck = chainCheckToJSON(message.chainCheck);
     }
     return obj;
   },
@@ -1852,7 +1899,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.rule = object.rule ?? 0;
     message.k = object.k ?? 0;
     message.alpha = object.alpha ?? 0;
-    message.consistentChains = object.consistentChains ?? false;
+    message.chainCheck = object.chainCheck ?? 0;
     return message;
   },
 };
