@@ -150,9 +150,9 @@ async function scoreResponses(
  * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
  * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
  * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
- * matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples
- * are scored by the pinned PRM with the spec's aggregation (a correct answer without any step
- * cannot be scored and gets 0, the lowest score); then the selection rule per prompt.
+ * matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples are scored by the pinned
+ * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
+ * the lowest score); then the selection rule per prompt.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;

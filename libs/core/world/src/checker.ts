@@ -22,7 +22,7 @@ export interface CheckableProblem {
   readonly choices?: readonly string[];
 }
 
-const COLOUR_SET = new Set<string>(COLOURS);
+export const COLOUR_SET = new Set<string>(COLOURS);
 const SHAPE_BY_NOUN = new Map<string, Shape>(SHAPES.flatMap((s): [string, Shape][] => [[s, s], [pluralShape(s), s]]));
 
 const INT = '(-?\\d+)';

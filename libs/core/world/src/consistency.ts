@@ -1,7 +1,7 @@
 import { answersMatch, extractAnswer, splitSteps } from '@mstar/cot';
-import { parseSubject, parseStep } from './checker.js';
+import { COLOUR_SET, parseSubject, parseStep } from './checker.js';
 import type { Claim } from './checker.js';
-import { COLOURS, DIGITS, SHAPES, matchesSubject, subjectPhrase } from './scene.js';
+import { DIGITS, SHAPES, matchesSubject, subjectPhrase } from './scene.js';
 import type { Colour, ObjectAttributes, Shape, Subject } from './scene.js';
 import { applyOperator, relationOf } from './steps.js';
 
@@ -9,8 +9,6 @@ import { applyOperator, relationOf } from './steps.js';
 type QuestionPlan =
   | { readonly kind: 'counts'; readonly subjects: readonly Subject[]; readonly comparison: boolean }
   | { readonly kind: 'digit-sum'; readonly colour: Colour };
-
-const COLOUR_SET = new Set<string>(COLOURS);
 
 // The question templates of families.ts, most specific first.
 const PAIR_QUESTIONS: readonly { readonly pattern: RegExp; readonly comparison: boolean }[] = [
