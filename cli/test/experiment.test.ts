@@ -179,11 +179,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image] = few.rows;
+    const [warm, mStar, eight, consistent, image, both] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -195,6 +195,9 @@ describe('experiment definitions', () => {
       expect(checked.selection.chainCheck).toBe(check);
       expect({ ...checked, name: spec.name, selection: spec.selection }).toEqual({ ...spec, seed: 2 });
     }
+    const checkedLonger = both.specFor(2);
+    expect([checkedLonger.selection.chainCheck, checkedLonger.optimizer.epochsPerIteration]).toEqual([runV1.ChainCheck.CONSISTENT, 8]);
+    expect({ ...checkedLonger, name: spec.name, selection: spec.selection, optimizer: spec.optimizer }).toEqual({ ...spec, seed: 2 });
   });
 });
 
