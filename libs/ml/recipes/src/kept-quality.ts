@@ -17,6 +17,10 @@ export interface KeptCount {
 
 /** How sound the reasoning of an iteration's kept (answer-correct) samples is. */
 export interface KeptQuality extends KeptCount {
+  /** Prompts with a kept sample. */
+  readonly prompts: number;
+  /** Kept samples with a response no other kept sample of their prompt has: top-2 often keeps one response twice. */
+  readonly distinct: number;
   readonly byFamily: Readonly<Record<string, KeptCount>>;
   /**
    * AUC of the recorded PRM score for "every step right" against the rest of the kept samples:
@@ -56,8 +60,11 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
   });
   const allStepsRight = right.filter(Boolean).length;
   const bothKinds = allStepsRight > 0 && allStepsRight < right.length;
+  const responses = new Set(records.map((r) => JSON.stringify([r.promptId, r.response])));
   return {
     kept: records.length,
+    prompts: new Set(records.map((r) => r.promptId)).size,
+    distinct: responses.size,
     allStepsRight,
     valuesRight,
     byFamily,

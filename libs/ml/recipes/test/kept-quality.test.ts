@@ -24,11 +24,17 @@ describe('keptQuality', () => {
       byId,
     );
     expect(quality.kept).toBe(5);
+    expect([quality.prompts, quality.distinct]).toEqual([3, 5]);
     expect(quality.allStepsRight).toBe(2);
     expect(quality.valuesRight).toBe(3);
     expect(quality.byFamily).toEqual({ count: { kept: 4, allStepsRight: 1, valuesRight: 2 }, 'digit-sum': { kept: 1, allStepsRight: 1, valuesRight: 1 } });
     // right 0.9 and 0.5 against lucky 0.4, 0.7 and 0.2: 0.9 beats all three, 0.5 beats 0.4 and 0.2.
     expect(quality.prmAuc).toBeCloseTo(5 / 6, 10);
+  });
+
+  it('counts a response kept twice for one prompt once among the distinct', () => {
+    const twice = keptQuality([record(a, a.cot, 0.9), record(a, a.cot, 0.9), record(b, b.cot, 0.8), record(b, lucky(b), 0.3)], byId);
+    expect(twice).toMatchObject({ kept: 4, prompts: 2, distinct: 3, allStepsRight: 3 });
   });
 
   it('judges a worked-answer world\'s samples against its worked answers', () => {
