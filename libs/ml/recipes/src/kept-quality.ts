@@ -19,7 +19,7 @@ export interface KeptCount {
 export interface KeptQuality extends KeptCount {
   /** Prompts with a kept sample. */
   readonly prompts: number;
-  /** Kept samples with a response no other kept sample of their prompt has: top-2 often keeps one response twice. */
+  /** Distinct (prompt, response) pairs among the kept samples: top-2 often keeps one response twice. */
   readonly distinct: number;
   readonly byFamily: Readonly<Record<string, KeptCount>>;
   /**
