@@ -1,8 +1,10 @@
 import { commonV1, eventsV1, runV1, type curationV1 } from '@mstar/contracts';
+import { InvalidArgumentError } from '@mstar/errors';
 import { createRng, deriveSeed } from '@mstar/metrics';
 import { decodeDatasetRecords, runItems } from '@mstar/recipes';
 import { runArtifacts } from '@mstar/runspec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passesChainCheck } from '../src/dataset.js';
 import { cancelRun, getRun, policyRef, specOf, startHarness, temperatureSelected, WRONG, type Harness, type PolicyScript } from './fixture.js';
 
 const spec = specOf();
@@ -324,6 +326,15 @@ describe('iteration datasets with a chain check', () => {
     const { stats } = await buildOne(h, 'consistent-top2', { selection: { rule: 'PRM_TOP_K', k: 2, chain_check: 'CONSISTENT' } });
     expect(stats).toMatchObject({ correctSamples: 9, checkedSamples: 3, keptSamples: 3 });
     expect(h.prm.requests.filter((r) => r.prm?.runId === 'consistent-top2').flatMap((r) => r.targets)).toHaveLength(3);
+  });
+
+  it('passesChainCheck: the IMAGE control on an item without its scene is an InvalidArgument naming the prompt', () => {
+    const { scene: _scene, ...item } = pool[0]!;
+    const gold = item.response as string;
+    expect(passesChainCheck(runV1.ChainCheck.IMAGE, pool[0]!, gold)).toBe(true);
+    expect(passesChainCheck(runV1.ChainCheck.UNSPECIFIED, item, 'anything')).toBe(true);
+    expect(() => passesChainCheck(runV1.ChainCheck.IMAGE, item, gold)).toThrow(InvalidArgumentError);
+    expect(() => passesChainCheck(runV1.ChainCheck.IMAGE, item, gold)).toThrow(`IMAGE needs the image's ground truth, which prompt ${item.id} has not`);
   });
 
   it('keeps every matched sample with no chain check', async () => {

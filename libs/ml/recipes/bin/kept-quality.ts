@@ -57,8 +57,7 @@ for (const file of files) {
   const records = decodeDatasetRecords(await readFile(join(dir, file)), file);
   const quality = keptQuality(records, problems);
   const iteration = Number(file.match(/\d+/)![0]);
-  const keptPrompts = [...new Set(records.map((r) => r.promptId))].map((id) => problems.get(id)!);
-  const greedy = values.checkpoints === undefined ? undefined : await greedyRight(iteration - 1, keptPrompts);
+  const greedy = values.checkpoints === undefined ? undefined : await greedyRight(iteration - 1, [...new Set(records.map((r) => r.promptId))].map((id) => problems.get(id)!));
   const share = quality.kept === 0 ? 0 : quality.allStepsRight / quality.kept;
   const valuesShare = quality.kept === 0 ? 0 : quality.valuesRight / quality.kept;
   const families = Object.entries(quality.byFamily).map(([family, c]) => `${family} ${c.allStepsRight}/${c.valuesRight}/${c.kept}`);
