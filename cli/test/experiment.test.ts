@@ -179,11 +179,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -198,6 +198,9 @@ describe('experiment definitions', () => {
     const checkedLonger = both.specFor(2);
     expect([checkedLonger.selection.chainCheck, checkedLonger.optimizer.epochsPerIteration]).toEqual([runV1.ChainCheck.CONSISTENT, 8]);
     expect({ ...checkedLonger, name: spec.name, selection: spec.selection, optimizer: spec.optimizer }).toEqual({ ...spec, seed: 2 });
+    const keptOtherwise = balanced.specFor(2);
+    expect(keptOtherwise.selection).toEqual({ ...spec.selection, chainCheck: runV1.ChainCheck.CONSISTENT, distinct: true, balanceAnswers: true });
+    expect({ ...keptOtherwise, name: spec.name, selection: spec.selection }).toEqual({ ...spec, seed: 2 });
   });
 });
 

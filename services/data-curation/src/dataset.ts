@@ -78,6 +78,46 @@ export function selectSamples(spec: ResolvedRunSpec, iteration: number, promptId
   return kept.sort((a, b) => a.sampleIndex - b.sampleIndex);
 }
 
+/** Candidates whose text no earlier sample of the prompt has (selection.distinct), in input order. */
+export function distinctCandidates(candidates: readonly SampleCandidate[]): SampleCandidate[] {
+  const seen = new Set<string>();
+  return candidates.filter((c) => !seen.has(c.text) && seen.add(c.text));
+}
+
+/** One prompt of a slice as selection.balance_answers sees it. */
+export interface PromptSelection {
+  readonly item: Pick<EvalItem, 'family' | 'answer'>;
+  /** Samples whose final answer matched the gold answer. */
+  readonly matched: number;
+  /** The samples the rule kept. */
+  readonly kept: readonly SampleCandidate[];
+}
+
+/**
+ * The kept samples of each prompt (in input order) after selection.balance_answers: the prompts
+ * are grouped by (family, gold answer); a group with n of the N prompts keeps at most
+ * ceil(K * n / N) of the K kept samples, keeping first those of the prompts with the fewest matched
+ * samples, then the highest scores, then prompt and sample order.
+ */
+export function balanceAnswers(prompts: readonly PromptSelection[]): SampleCandidate[][] {
+  const total = prompts.reduce((n, p) => n + p.kept.length, 0);
+  const groups = new Map<string, number[]>();
+  prompts.forEach((p, i) => {
+    const key = JSON.stringify([p.item.family, p.item.answer]);
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const dropped = new Set<SampleCandidate>();
+  for (const members of groups.values()) {
+    const cap = Math.ceil((total * members.length) / prompts.length);
+    const samples = members.flatMap((i) => (prompts[i] as PromptSelection).kept.map((candidate) => ({ prompt: i, candidate })));
+    if (samples.length <= cap) continue;
+    const matched = (i: number): number => (prompts[i] as PromptSelection).matched;
+    samples.sort((a, b) => matched(a.prompt) - matched(b.prompt) || b.candidate.score - a.candidate.score || a.prompt - b.prompt || a.candidate.sampleIndex - b.candidate.sampleIndex);
+    for (const { candidate } of samples.slice(cap)) dropped.add(candidate);
+  }
+  return prompts.map((p) => p.kept.filter((c) => !dropped.has(c)));
+}
+
 /** An iteration's dataset before it is written: the records and the numbers of DatasetStats. */
 export interface DatasetResult {
   /** Kept samples in slice order, then sample index. */
@@ -152,7 +192,8 @@ async function scoreResponses(
  * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
  * matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples are scored by the pinned
  * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
- * the lowest score); then the selection rule per prompt.
+ * the lowest score); then the selection rule per prompt (on distinct responses only under
+ * selection.distinct), and under selection.balance_answers balanceAnswers over the slice.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;
@@ -190,7 +231,8 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
         }),
       );
       const matched = (verified[p] ?? []).filter((s) => s.matched).length;
-      return { item, candidates, matched, kept: selectSamples(spec, iteration, item.id, candidates) };
+      const offered = spec.selection.distinct ? distinctCandidates(candidates) : candidates;
+      return { item, candidates, matched, kept: selectSamples(spec, iteration, item.id, offered) };
     });
     done += chunk.length;
     options.onProgress?.(done);
@@ -198,7 +240,8 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
   });
 
   const prompts = parts.flat();
-  const kept = prompts.flatMap((p) => p.kept.map((c) => ({ promptId: p.item.id, candidate: c })));
+  const balanced = spec.selection.balanceAnswers ? balanceAnswers(prompts) : prompts.map((p) => p.kept);
+  const kept = prompts.flatMap((p, i) => (balanced[i] ?? []).map((c) => ({ promptId: p.item.id, candidate: c })));
   const records = kept.map(
     ({ promptId, candidate }): curationV1.DatasetRecord => ({
       promptId,

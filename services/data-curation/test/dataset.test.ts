@@ -4,7 +4,7 @@ import { createRng, deriveSeed } from '@mstar/metrics';
 import { decodeDatasetRecords, runItems } from '@mstar/recipes';
 import { runArtifacts } from '@mstar/runspec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { passesChainCheck } from '../src/dataset.js';
+import { balanceAnswers, distinctCandidates, passesChainCheck, type SampleCandidate } from '../src/dataset.js';
 import { cancelRun, getRun, policyRef, specOf, startHarness, temperatureSelected, WRONG, type Harness, type PolicyScript } from './fixture.js';
 
 const spec = specOf();
@@ -340,5 +340,84 @@ describe('iteration datasets with a chain check', () => {
   it('keeps every matched sample with no chain check', async () => {
     const { stats } = await buildOne(h, 'unchecked', { selection: { rule: 'ALL_CORRECT' } });
     expect(stats).toMatchObject({ correctSamples: 9, checkedSamples: 9, keptSamples: 9 });
+  });
+});
+
+/**
+ * Every prompt of the whole pool (8 prompts, one iteration): samples 0 and 1 the same correct
+ * answer scored 0.9, sample 2 a correct one scored 0.5, sample 3 wrong, except that pool 4's sample
+ * 3 is correct (0.7) and pools 1, 2, 3 and 5 are always wrong. Pool 0 and 7 are the only prompts of
+ * their (family, answer) pairs, pools 4 and 6 share one (count-both, 3).
+ */
+const repeats: PolicyScript = (prompt, s) => {
+  const index = indexOf.get(prompt.promptId) as number;
+  const answer = [1, 2, 3, 5].includes(index) ? WRONG : pool[index]!.answer;
+  const score = [0.9, 0.9, 0.5, index === 4 ? 0.7 : null][s];
+  return score === null || score === undefined ? `p=0.99\n\n# Answer\n\n${WRONG}` : `p=${score}\n\n# Answer\n\n${answer}`;
+};
+
+describe('iteration datasets with distinct responses and balanced answers', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ script: repeats });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('the fixture: pools 4 and 6 share a family and gold answer, pools 0 and 7 are alone in theirs', () => {
+    const key = (i: number) => `${pool[i]!.family}/${pool[i]!.answer}`;
+    expect(key(4)).toBe(key(6));
+    expect(new Set([0, 4, 7].map(key)).size).toBe(3);
+    expect(pool.filter((_, i) => key(i) === key(0) || key(i) === key(7))).toHaveLength(2);
+  });
+
+  it('PRM top-2 keeps a repeated response twice, and once under selection.distinct', async () => {
+    const whole = { interval_fraction: 1 };
+    const repeated = await buildOne(h, 'top2-repeats', { ...whole, selection: { rule: 'PRM_TOP_K', k: 2 } });
+    expect(picks(repeated.records).map(([p, s]) => [p, s])).toEqual([[0, 0], [0, 1], [4, 0], [4, 1], [6, 0], [6, 1], [7, 0], [7, 1]]);
+    const distinct = await buildOne(h, 'top2-distinct', { ...whole, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true } });
+    expect(picks(distinct.records)).toEqual([[0, 0, 0.9], [0, 2, 0.5], [4, 0, 0.9], [4, 3, 0.7], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
+    expect(distinct.stats).toMatchObject({ promptsTried: 8, samplesGenerated: 32, correctSamples: 13, checkedSamples: 13, keptSamples: 8 });
+  });
+
+  it('selection.balance_answers caps each (family, answer) pair at its share of the prompts, keeping the hardest prompts and best scores', async () => {
+    const { stats, records } = await buildOne(h, 'top2-balanced', { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, balance_answers: true } });
+    // 8 kept of 8 prompts: a pair of one prompt keeps ceil(8 / 8) = 1, (count-both, 3) keeps 2,
+    // those of pool 6, which matched 3 of 4 where pool 4 matched all 4.
+    expect(picks(records)).toEqual([[0, 0, 0.9], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9]]);
+    expect(stats).toMatchObject({ correctSamples: 13, keptSamples: 4 });
+    expect(stats.meanPrmScore).toBeCloseTo((0.9 * 3 + 0.5) / 4, 12);
+  });
+
+  const candidate = (sampleIndex: number, text: string, score = 0): SampleCandidate => ({ sampleIndex, text, correct: true, score });
+
+  it('distinctCandidates keeps the first sample of each text, in input order', () => {
+    const [a, b, c, d] = [candidate(0, 'x'), candidate(1, 'y'), candidate(2, 'x'), candidate(3, 'z')];
+    expect(distinctCandidates([a, b, c, d])).toEqual([a, b, d]);
+    expect(distinctCandidates([])).toEqual([]);
+  });
+
+  it('balanceAnswers thins only the pairs over their share, and leaves a balanced slice alone', () => {
+    const item = (answer: string, family = 'count') => ({ family, answer });
+    const two = (score: number) => [candidate(0, 'a', score), candidate(1, 'b', score / 2)];
+    // 6 kept of 4 prompts: pair (count, 0) has 3 prompts, so at most ceil(6 * 3 / 4) = 5; the
+    // other pairs have one prompt each and keep at most ceil(6 / 4) = 2.
+    const prompts = [
+      { item: item('0'), matched: 8, kept: two(0.9) },
+      { item: item('0'), matched: 2, kept: two(0.4) },
+      { item: item('0'), matched: 8, kept: two(0.8) },
+      { item: item('4'), matched: 0, kept: [] },
+    ];
+    const balanced = balanceAnswers(prompts);
+    // Prompt 1 matched fewest and keeps both; of the two prompts matched 8 times, the lowest score goes.
+    expect(balanced.map((kept) => kept.map((c) => c.score))).toEqual([[0.9, 0.45], [0.4, 0.2], [0.8], []]);
+    // The same answer in another family is another pair.
+    const families = [
+      { item: item('0'), matched: 8, kept: two(0.9) },
+      { item: item('0', 'compare'), matched: 8, kept: two(0.9) },
+    ];
+    expect(balanceAnswers(families)).toEqual(families.map((p) => p.kept));
+    expect(balanceAnswers([])).toEqual([]);
   });
 });

@@ -666,6 +666,19 @@ export interface SelectionSettings {
   alpha: number;
   /** Which chains of the correct samples go on to the rule. (default: all of them) */
   chainCheck: ChainCheck;
+  /**
+   * Only distinct responses go on to the rule: a correct sample whose text repeats an earlier
+   * sample's of the same prompt is dropped, so top-k keeps k different chains. (default false)
+   */
+  distinct: boolean;
+  /**
+   * After the rule, thin the kept samples so that no (question family, gold answer) pair holds
+   * more than its share of the iteration's prompts: a pair with n of the slice's N prompts keeps
+   * at most ceil(kept * n / N) samples, dropping first those of the prompts the policy answered
+   * right most often (then the lowest scores). Self-training otherwise keeps mostly the answers
+   * the policy already favours. (default false)
+   */
+  balanceAnswers: boolean;
 }
 
 /** The temperature policy of a run. */
@@ -1784,7 +1797,7 @@ export const PrmSettings: MessageFns<PrmSettings> = {
 };
 
 function createBaseSelectionSettings(): SelectionSettings {
-  return { rule: 0, k: 0, alpha: 0, chainCheck: 0 };
+  return { rule: 0, k: 0, alpha: 0, chainCheck: 0, distinct: false, balanceAnswers: false };
 }
 
 export const SelectionSettings: MessageFns<SelectionSettings> = {
@@ -1800,6 +1813,12 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     }
     if (message.chainCheck !== 0) {
       writer.uint32(32).int32(message.chainCheck);
+    }
+    if (message.distinct !== false) {
+      writer.uint32(40).bool(message.distinct);
+    }
+    if (message.balanceAnswers !== false) {
+      writer.uint32(48).bool(message.balanceAnswers);
     }
     return writer;
   },
@@ -1849,6 +1868,22 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
             message.chainCheck = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.distinct = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.balanceAnswers = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1871,6 +1906,12 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
         : isSet(object.chain_check)
         ? chainCheckFromJSON(object.chain_check)
         : 0,
+      distinct: isSet(object.distinct) ? globalThis.Boolean(object.distinct) : false,
+      balanceAnswers: isSet(object.balanceAnswers)
+        ? globalThis.Boolean(object.balanceAnswers)
+        : isSet(object.balance_answers)
+        ? globalThis.Boolean(object.balance_answers)
+        : false,
     };
   },
 
@@ -1888,6 +1929,12 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.chainCheck !== 0) {
       obj.chainCheck = chainCheckToJSON(message.chainCheck);
     }
+    if (message.distinct !== false) {
+      obj.distinct = message.distinct;
+    }
+    if (message.balanceAnswers !== false) {
+      obj.balanceAnswers = message.balanceAnswers;
+    }
     return obj;
   },
 
@@ -1900,6 +1947,8 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.k = object.k ?? 0;
     message.alpha = object.alpha ?? 0;
     message.chainCheck = object.chainCheck ?? 0;
+    message.distinct = object.distinct ?? false;
+    message.balanceAnswers = object.balanceAnswers ?? false;
     return message;
   },
 };
