@@ -104,6 +104,9 @@ describe('experiment definitions', () => {
     const world = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    overrides: { world: { world_seed: 2 } }\n'));
     expect(world.field).toBe('rows[1]');
     expect(world.message).toContain('share one world');
+    // A larger pool extends the same prompts: the rows still compare.
+    const pools = await parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    overrides: { world: { pool_size: 4000 } }\n');
+    expect(pools.rows.map((r) => (r.kind === 'run' ? r.specFor(1).world?.poolSize : undefined))).toEqual([48, 4000]);
     expect((await rejection(parse('base: missing.yaml\nrows:\n  - name: a\n'))).field).toBe('base');
     expect((await rejection(parse('base: tiny.yaml\nseeds: [1, x]\nrows:\n  - name: a\n'))).field).toBe('seeds[1]');
   });
@@ -179,11 +182,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced, wide] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -201,6 +204,13 @@ describe('experiment definitions', () => {
     const keptOtherwise = balanced.specFor(2);
     expect(keptOtherwise.selection).toEqual({ ...spec.selection, chainCheck: runV1.ChainCheck.CONSISTENT, distinct: true, balanceAnswers: true });
     expect({ ...keptOtherwise, name: spec.name, selection: spec.selection }).toEqual({ ...spec, seed: 2 });
+    // The same 4,096 samples an iteration over 1,024 prompts, none the warm-up's (the first 1,200)
+    // or the PRM's (the last 96 of the pool).
+    const wider = wide.specFor(2);
+    const slices = [1, 2, 3].map((i) => poolSlice(wider, i).indices);
+    expect(slices.map((s) => [s.length, s[0], s.at(-1)])).toEqual([[1024, 1200, 2223], [1024, 2224, 3247], [1024, 3248, 4271]]);
+    expect([wider.samplesPerPrompt * 1024, wider.world.poolSize - 96]).toEqual([spec.samplesPerPrompt * 512, 4272]);
+    expect({ ...wider, name: spec.name, world: spec.world, intervalFraction: spec.intervalFraction, samplesPerPrompt: spec.samplesPerPrompt }).toEqual({ ...keptOtherwise, name: spec.name });
   });
 });
 

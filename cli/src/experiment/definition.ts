@@ -168,11 +168,14 @@ export async function parseExperiment(text: string, options: { name: string; sou
     const target = rows.find((r) => r.name === row.of);
     if (target?.kind !== 'run') fail(source, `rows[${i}].warmup_of`, `${JSON.stringify(row.of)} is not a row that runs (rows: ${rows.filter((r) => r.kind === 'run').map((r) => r.name).join(', ')})`);
   }
-  // Rows compare only on one world: the same prompts, validation and test sets.
+  // Rows compare only on one world: the same validation and test sets, and the same prompts. The
+  // pool may differ in size: it is the first pool_size train problems, so a larger one extends a
+  // smaller one (runItems).
   const runRows = rows.filter((r): r is RunRow => r.kind === 'run');
-  const world = JSON.stringify(runRows[0]?.specFor(1).world);
+  const comparable = (row: RunRow | undefined) => JSON.stringify({ ...row?.specFor(1).world, poolSize: 0 });
+  const world = comparable(runRows[0]);
   for (const row of runRows) {
-    if (JSON.stringify(row.specFor(1).world) !== world) {
+    if (comparable(row) !== world) {
       fail(source, `rows[${rows.indexOf(row)}]`, `${row.name} has another world than ${runRows[0]?.name}; the rows of one experiment share one world so their numbers compare`);
     }
   }

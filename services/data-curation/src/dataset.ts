@@ -190,9 +190,9 @@ async function scoreResponses(
  * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
  * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
  * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
- * matched samples; under PRM_TOP_K and PRM_THRESHOLD the correct samples are scored by the pinned
- * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
- * the lowest score); then the selection rule per prompt (on distinct responses only under
+ * matched samples; under PRM_TOP_K and PRM_THRESHOLD each distinct correct response of a prompt is
+ * scored once by the pinned PRM with the spec's aggregation (a correct answer without any step
+ * cannot be scored and gets 0, the lowest score); then the selection rule per prompt (on distinct responses only under
  * selection.distinct), and under selection.balance_answers balanceAnswers over the slice.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
@@ -216,18 +216,19 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
         return { completion: c, matched, correct: matched && passesChainCheck(spec.selection.chainCheck, item, c.text) };
       }),
     );
+    // Each distinct correct response of a prompt is scored once: a repeated text scores the same.
     const targets = verified.flatMap((samples, p) =>
-      scored ? samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => ({ item: p, response: s.completion.text, sampleIndex: s.completion.sampleIndex })) : [],
+      scored ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
     );
     const scores = targets.length === 0 ? [] : await scoreResponses(options, chunk, targets);
-    const scoreOf = new Map(targets.map((t, i) => [`${t.item}/${t.sampleIndex}`, scores[i] as number]));
+    const scoreOf = new Map(targets.map((t, i) => [`${t.item}/${t.response}`, scores[i] as number]));
     const perPrompt = chunk.map((item, p) => {
       const candidates = (verified[p] ?? []).map(
         (s): SampleCandidate => ({
           sampleIndex: s.completion.sampleIndex,
           text: s.completion.text,
           correct: s.correct,
-          score: scoreOf.get(`${p}/${s.completion.sampleIndex}`) ?? 0,
+          score: scoreOf.get(`${p}/${s.completion.text}`) ?? 0,
         }),
       );
       const matched = (verified[p] ?? []).filter((s) => s.matched).length;

@@ -379,6 +379,12 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     const distinct = await buildOne(h, 'top2-distinct', { ...whole, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true } });
     expect(picks(distinct.records)).toEqual([[0, 0, 0.9], [0, 2, 0.5], [4, 0, 0.9], [4, 3, 0.7], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
     expect(distinct.stats).toMatchObject({ promptsTried: 8, samplesGenerated: 32, correctSamples: 13, checkedSamples: 13, keptSamples: 8 });
+    // Both score each distinct correct response once: 13 correct samples are 9 texts.
+    const scoredTexts = (runId: string) => h.prm.requests.filter((r) => r.prm?.runId === runId).flatMap((r) => r.targets.map((t) => `${r.prompts[t.promptIndex]!.promptId}/${t.response}`));
+    for (const runId of ['top2-repeats', 'top2-distinct']) {
+      expect(scoredTexts(runId)).toHaveLength(9);
+      expect(new Set(scoredTexts(runId)).size).toBe(9);
+    }
   });
 
   it('selection.balance_answers caps each (family, answer) pair at its share of the prompts, keeping the hardest prompts and best scores', async () => {
