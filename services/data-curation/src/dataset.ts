@@ -192,8 +192,9 @@ async function scoreResponses(
  * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
  * matched samples; under PRM_TOP_K and PRM_THRESHOLD each distinct correct response of a prompt is
  * scored once by the pinned PRM with the spec's aggregation (a correct answer without any step
- * cannot be scored and gets 0, the lowest score); then the selection rule per prompt (on distinct responses only under
- * selection.distinct), and under selection.balance_answers balanceAnswers over the slice.
+ * cannot be scored and gets 0, the lowest score); then the selection rule per prompt (on distinct
+ * responses only under selection.distinct), and under selection.balance_answers balanceAnswers over
+ * the slice.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;
@@ -216,7 +217,6 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
         return { completion: c, matched, correct: matched && passesChainCheck(spec.selection.chainCheck, item, c.text) };
       }),
     );
-    // Each distinct correct response of a prompt is scored once: a repeated text scores the same.
     const targets = verified.flatMap((samples, p) =>
       scored ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
     );
