@@ -39,6 +39,7 @@ function dataset(iteration: number): commonV1.DatasetStats {
     samplesGenerated: 16000,
     correctSamples: 5200,
     checkedSamples: 5200,
+    promptsSolvedGreedily: 130,
     keptSamples: 1280,
     meanPrmScore: 0.71,
     temperature: 1.1,

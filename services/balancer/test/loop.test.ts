@@ -63,6 +63,7 @@ function datasetReady(runId: string, iteration: number, kept: number, temperatur
         samplesGenerated: 16,
         correctSamples: 9,
         checkedSamples: 9,
+        promptsSolvedGreedily: 0,
         keptSamples: kept,
         meanPrmScore: 0.7,
         temperature,

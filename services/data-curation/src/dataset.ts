@@ -128,6 +128,8 @@ export interface DatasetResult {
   readonly correctSamples: number;
   /** Correct samples that passed the chain check (all correct ones with no check). */
   readonly checkedSamples: number;
+  /** Prompts whose greedy answer already matched, under selection.unsolved_only (else 0). */
+  readonly promptsSolvedGreedily: number;
   readonly keptSamples: number;
   /** Mean score of the kept samples when the rule scored them, else 0. */
   readonly meanPrmScore: number;
@@ -189,12 +191,13 @@ async function scoreResponses(
 /**
  * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
  * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
- * 'iteration', i); exact-match verification, then the spec's chain check (passesChainCheck) on the
- * matched samples; under PRM_TOP_K and PRM_THRESHOLD each distinct correct response of a prompt is
- * scored once by the pinned PRM with the spec's aggregation (a correct answer without any step
- * cannot be scored and gets 0, the lowest score); then the selection rule per prompt (on distinct
- * responses only under selection.distinct), and under selection.balance_answers balanceAnswers over
- * the slice.
+ * 'iteration', i), and under selection.unsolved_only one greedy answer per prompt; exact-match
+ * verification, then the spec's chain check (passesChainCheck) on the matched samples. A prompt
+ * whose greedy answer matches offers nothing under selection.unsolved_only. Under PRM_TOP_K and
+ * PRM_THRESHOLD each distinct correct response of the other prompts is scored once by the pinned
+ * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
+ * the lowest score); then the selection rule per prompt (on distinct responses only under
+ * selection.distinct), and under selection.balance_answers balanceAnswers over the slice.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;
@@ -210,7 +213,11 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
   let done = 0;
   options.onProgress?.(0);
   const parts = await mapInOrder(chunks(options.items, options.promptsPerCall), CALLS_IN_FLIGHT, async (chunk) => {
-    const drawn = await sample(options.policy, chunk.map((item) => promptOf(item)), settings, signal);
+    const prompts = chunk.map((item) => promptOf(item));
+    const drawn = await sample(options.policy, prompts, settings, signal);
+    // Temperature 0 draws the greedy answer whatever the seed.
+    const greedy = spec.selection.unsolvedOnly ? await sample(options.policy, prompts, { ...settings, numSamples: 1, temperature: 0 }, signal) : undefined;
+    const solved = chunk.map((item, p) => greedy !== undefined && isCorrect(item, greedy[p]?.[0]?.text ?? ''));
     const verified = chunk.map((item, p) =>
       (drawn[p] ?? []).map((c) => {
         const matched = isCorrect(item, c.text);
@@ -218,7 +225,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
       }),
     );
     const targets = verified.flatMap((samples, p) =>
-      scored ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
+      scored && !solved[p] ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
     );
     const scores = targets.length === 0 ? [] : await scoreResponses(options, chunk, targets);
     const scoreOf = new Map(targets.map((t, i) => [`${t.item}/${t.response}`, scores[i] as number]));
@@ -232,8 +239,8 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
         }),
       );
       const matched = (verified[p] ?? []).filter((s) => s.matched).length;
-      const offered = spec.selection.distinct ? distinctCandidates(candidates) : candidates;
-      return { item, candidates, matched, kept: selectSamples(spec, iteration, item.id, offered) };
+      const offered = solved[p] === true ? [] : spec.selection.distinct ? distinctCandidates(candidates) : candidates;
+      return { item, candidates, matched, solved: solved[p] === true, kept: selectSamples(spec, iteration, item.id, offered) };
     });
     done += chunk.length;
     options.onProgress?.(done);
@@ -261,6 +268,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     samplesGenerated: prompts.reduce((n, p) => n + p.candidates.length, 0),
     correctSamples: prompts.reduce((n, p) => n + p.matched, 0),
     checkedSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
+    promptsSolvedGreedily: prompts.filter((p) => p.solved).length,
     keptSamples: records.length,
     meanPrmScore: scored && records.length > 0 ? records.reduce((sum, r) => sum + r.prmScore, 0) / records.length : 0,
   };

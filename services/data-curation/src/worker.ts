@@ -238,6 +238,7 @@ export function createCurationWorker(deps: CurationWorkerDeps): (event: eventsV1
       samplesGenerated: result.samplesGenerated,
       correctSamples: result.correctSamples,
       checkedSamples: result.checkedSamples,
+      promptsSolvedGreedily: result.promptsSolvedGreedily,
       keptSamples: result.keptSamples,
       meanPrmScore: result.meanPrmScore,
       temperature,

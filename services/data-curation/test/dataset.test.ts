@@ -70,6 +70,7 @@ describe('iteration datasets', () => {
       samplesGenerated: 12,
       correctSamples: 7,
       checkedSamples: 7,
+      promptsSolvedGreedily: 0,
       keptSamples: 3,
       meanPrmScore: (0.86 + 0 + 0.5) / 3,
       temperature: 0.7,
@@ -347,10 +348,12 @@ describe('iteration datasets with a chain check', () => {
  * Every prompt of the whole pool (8 prompts, one iteration): samples 0 and 1 the same correct
  * answer scored 0.9, sample 2 a correct one scored 0.5, sample 3 wrong, except that pool 4's sample
  * 3 is correct (0.7) and pools 1, 2, 3 and 5 are always wrong. Pool 0 and 7 are the only prompts of
- * their (family, answer) pairs, pools 4 and 6 share one (count-both, 3).
+ * their (family, answer) pairs, pools 4 and 6 share one (count-both, 3). The greedy answer
+ * (temperature 0) is right for pools 0 and 4 only.
  */
-const repeats: PolicyScript = (prompt, s) => {
+const repeats: PolicyScript = (prompt, s, request) => {
   const index = indexOf.get(prompt.promptId) as number;
+  if (request.temperature === 0) return `p=0.9\n\n# Answer\n\n${[0, 4].includes(index) ? pool[index]!.answer : WRONG}`;
   const answer = [1, 2, 3, 5].includes(index) ? WRONG : pool[index]!.answer;
   const score = [0.9, 0.9, 0.5, index === 4 ? 0.7 : null][s];
   return score === null || score === undefined ? `p=0.99\n\n# Answer\n\n${WRONG}` : `p=${score}\n\n# Answer\n\n${answer}`;
@@ -394,6 +397,20 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     expect(picks(records)).toEqual([[0, 0, 0.9], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9]]);
     expect(stats).toMatchObject({ correctSamples: 13, keptSamples: 4 });
     expect(stats.meanPrmScore).toBeCloseTo((0.9 * 3 + 0.5) / 4, 12);
+  });
+
+  it('selection.unsolved_only keeps nothing of the prompts the policy already answers greedily, and counts them', async () => {
+    const runId = 'top2-unsolved';
+    const { stats, records } = await buildOne(h, runId, { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, unsolved_only: true } });
+    // Pools 0 and 4 are answered right greedily; of the other prompts only 6 and 7 have correct samples.
+    expect(picks(records)).toEqual([[6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
+    expect(stats).toMatchObject({ promptsTried: 8, samplesGenerated: 32, correctSamples: 13, checkedSamples: 13, promptsSolvedGreedily: 2, keptSamples: 4 });
+    // One pinned greedy answer for every prompt, and only the responses of prompts 6 and 7 scored.
+    const greedy = h.policy.requests.filter((r) => r.policy?.runId === runId && r.temperature === 0);
+    expect(greedy.flatMap((r) => r.prompts.map((p) => indexOf.get(p.promptId)))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(greedy.every((r) => r.numSamples === 1 && r.policy?.version === 0)).toBe(true);
+    const scored = h.prm.requests.filter((r) => r.prm?.runId === runId).flatMap((r) => r.targets.map((t) => indexOf.get(r.prompts[t.promptIndex]!.promptId)));
+    expect(scored).toEqual([6, 6, 7, 7]);
   });
 
   const candidate = (sampleIndex: number, text: string, score = 0): SampleCandidate => ({ sampleIndex, text, correct: true, score });

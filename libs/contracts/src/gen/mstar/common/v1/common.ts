@@ -392,6 +392,11 @@ export interface DatasetStats {
    * check. Only these reach the selection rule.
    */
   checkedSamples: number;
+  /**
+   * Prompts whose greedy answer already matched the gold answer, dropped under
+   * selection.unsolved_only; 0 without it.
+   */
+  promptsSolvedGreedily: number;
 }
 
 /**
@@ -1419,6 +1424,7 @@ function createBaseDatasetStats(): DatasetStats {
     poolStart: 0,
     createdAt: undefined,
     checkedSamples: 0,
+    promptsSolvedGreedily: 0,
   };
 }
 
@@ -1462,6 +1468,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     }
     if (message.checkedSamples !== 0) {
       writer.uint32(104).uint32(message.checkedSamples);
+    }
+    if (message.promptsSolvedGreedily !== 0) {
+      writer.uint32(112).uint32(message.promptsSolvedGreedily);
     }
     return writer;
   },
@@ -1583,6 +1592,14 @@ export const DatasetStats: MessageFns<DatasetStats> = {
             message.checkedSamples = reader.uint32();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.promptsSolvedGreedily = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1650,6 +1667,11 @@ export const DatasetStats: MessageFns<DatasetStats> = {
         : isSet(object.checked_samples)
         ? globalThis.Number(object.checked_samples)
         : 0,
+      promptsSolvedGreedily: isSet(object.promptsSolvedGreedily)
+        ? globalThis.Number(object.promptsSolvedGreedily)
+        : isSet(object.prompts_solved_greedily)
+        ? globalThis.Number(object.prompts_solved_greedily)
+        : 0,
     };
   },
 
@@ -1694,6 +1716,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     if (message.checkedSamples !== 0) {
       obj.checkedSamples = Math.round(message.checkedSamples);
     }
+    if (message.promptsSolvedGreedily !== 0) {
+      obj.promptsSolvedGreedily = Math.round(message.promptsSolvedGreedily);
+    }
     return obj;
   },
 
@@ -1717,6 +1742,7 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     message.poolStart = object.poolStart ?? 0;
     message.createdAt = object.createdAt ?? undefined;
     message.checkedSamples = object.checkedSamples ?? 0;
+    message.promptsSolvedGreedily = object.promptsSolvedGreedily ?? 0;
     return message;
   },
 };

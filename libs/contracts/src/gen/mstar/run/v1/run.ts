@@ -679,6 +679,14 @@ export interface SelectionSettings {
    * the policy already favours. (default false)
    */
   balanceAnswers: boolean;
+  /**
+   * Only prompts the sampling policy gets wrong greedily go on to the rule: curation also decodes
+   * each slice prompt at temperature 0 with the pinned policy and keeps nothing of a prompt whose
+   * greedy answer already matches the gold answer. Self-training otherwise spends most of its kept
+   * set on prompts that greedy decoding, which the test scores measure, already answers. (default
+   * false)
+   */
+  unsolvedOnly: boolean;
 }
 
 /** The temperature policy of a run. */
@@ -1797,7 +1805,7 @@ export const PrmSettings: MessageFns<PrmSettings> = {
 };
 
 function createBaseSelectionSettings(): SelectionSettings {
-  return { rule: 0, k: 0, alpha: 0, chainCheck: 0, distinct: false, balanceAnswers: false };
+  return { rule: 0, k: 0, alpha: 0, chainCheck: 0, distinct: false, balanceAnswers: false, unsolvedOnly: false };
 }
 
 export const SelectionSettings: MessageFns<SelectionSettings> = {
@@ -1819,6 +1827,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     }
     if (message.balanceAnswers !== false) {
       writer.uint32(48).bool(message.balanceAnswers);
+    }
+    if (message.unsolvedOnly !== false) {
+      writer.uint32(56).bool(message.unsolvedOnly);
     }
     return writer;
   },
@@ -1884,6 +1895,14 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
             message.balanceAnswers = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.unsolvedOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1912,6 +1931,11 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
         : isSet(object.balance_answers)
         ? globalThis.Boolean(object.balance_answers)
         : false,
+      unsolvedOnly: isSet(object.unsolvedOnly)
+        ? globalThis.Boolean(object.unsolvedOnly)
+        : isSet(object.unsolved_only)
+        ? globalThis.Boolean(object.unsolved_only)
+        : false,
     };
   },
 
@@ -1935,6 +1959,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.balanceAnswers !== false) {
       obj.balanceAnswers = message.balanceAnswers;
     }
+    if (message.unsolvedOnly !== false) {
+      obj.unsolvedOnly = message.unsolvedOnly;
+    }
     return obj;
   },
 
@@ -1949,6 +1976,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.chainCheck = object.chainCheck ?? 0;
     message.distinct = object.distinct ?? false;
     message.balanceAnswers = object.balanceAnswers ?? false;
+    message.unsolvedOnly = object.unsolvedOnly ?? false;
     return message;
   },
 };
