@@ -19,7 +19,7 @@ export function fullRunSpec(): runV1.RunSpec {
     samplesPerPrompt: 16,
     topP: 0.95,
     maxNewTokens: 192,
-    selection: { rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0.6, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false },
+    selection: { rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0.6, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false },
     aggregation: commonV1.Aggregation.MIN,
     temperature: {
       mode: runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K,

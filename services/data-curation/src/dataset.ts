@@ -128,7 +128,7 @@ export interface DatasetResult {
   readonly correctSamples: number;
   /** Correct samples that passed the chain check (all correct ones with no check). */
   readonly checkedSamples: number;
-  /** Prompts whose greedy answer already matched, under selection.unsolved_only (else 0). */
+  /** Prompts whose greedy answer already matched, under selection.unsolved_only or greedy_first (else 0). */
   readonly promptsSolvedGreedily: number;
   readonly keptSamples: number;
   /** Mean score of the kept samples when the rule scored them, else 0. */
@@ -189,11 +189,13 @@ async function scoreResponses(
 }
 
 /**
- * Builds iteration i's dataset (docs/loop.md, step 6): `samples_per_prompt` samples per slice
- * prompt at the selected temperature from the pinned policy with seed deriveSeed(seed,
- * 'iteration', i), and under selection.unsolved_only one greedy answer per prompt; exact-match
- * verification, then the spec's chain check (passesChainCheck) on the matched samples. A prompt
- * whose greedy answer matches offers nothing under selection.unsolved_only. Under PRM_TOP_K and
+ * Builds iteration i's dataset (docs/loop.md, step 6): under selection.unsolved_only or
+ * greedy_first one greedy answer per slice prompt from the pinned policy, then `samples_per_prompt`
+ * samples per prompt (under greedy_first only of the prompts whose greedy answer does not match, a
+ * prompt that matches offering its greedy answer alone) at the selected temperature with seed
+ * deriveSeed(seed, 'iteration', i); exact-match verification, then the spec's chain check
+ * (passesChainCheck) on the matched samples. A prompt whose greedy answer matches offers nothing
+ * under selection.unsolved_only. Under PRM_TOP_K and
  * PRM_THRESHOLD each distinct correct response of the other prompts is scored once by the pinned
  * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
  * the lowest score); then the selection rule per prompt (on distinct responses only under
@@ -202,6 +204,7 @@ async function scoreResponses(
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;
   const scored = needsScores(spec.selection.rule);
+  const { greedyFirst, unsolvedOnly } = spec.selection;
   const settings = {
     numSamples: spec.samplesPerPrompt,
     temperature,
@@ -214,10 +217,14 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
   options.onProgress?.(0);
   const parts = await mapInOrder(chunks(options.items, options.promptsPerCall), CALLS_IN_FLIGHT, async (chunk) => {
     const prompts = chunk.map((item) => promptOf(item));
-    const drawn = await sample(options.policy, prompts, settings, signal);
     // Temperature 0 draws the greedy answer whatever the seed.
-    const greedy = spec.selection.unsolvedOnly ? await sample(options.policy, prompts, { ...settings, numSamples: 1, temperature: 0 }, signal) : undefined;
+    const greedy = greedyFirst || unsolvedOnly ? await sample(options.policy, prompts, { ...settings, numSamples: 1, temperature: 0 }, signal) : undefined;
     const solved = chunk.map((item, p) => greedy !== undefined && isCorrect(item, greedy[p]?.[0]?.text ?? ''));
+    // Under greedy_first a prompt answered greedily is not sampled: its greedy answer is its candidate.
+    const offersGreedy = chunk.map((_, p) => greedyFirst && solved[p] === true);
+    const sampled = chunk.flatMap((_, p) => (offersGreedy[p] === true ? [] : [p]));
+    const answers = sampled.length === 0 ? [] : await sample(options.policy, sampled.map((p) => prompts[p] as commonV1.Prompt), settings, signal);
+    const drawn = chunk.map((_, p) => (offersGreedy[p] === true ? (greedy?.[p] ?? []) : (answers[sampled.indexOf(p)] ?? [])));
     const verified = chunk.map((item, p) =>
       (drawn[p] ?? []).map((c) => {
         const matched = isCorrect(item, c.text);
@@ -225,7 +232,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
       }),
     );
     const targets = verified.flatMap((samples, p) =>
-      scored && !solved[p] ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
+      scored && !(unsolvedOnly && solved[p] === true) ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
     );
     const scores = targets.length === 0 ? [] : await scoreResponses(options, chunk, targets);
     const scoreOf = new Map(targets.map((t, i) => [`${t.item}/${t.response}`, scores[i] as number]));
@@ -239,8 +246,15 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
         }),
       );
       const matched = (verified[p] ?? []).filter((s) => s.matched).length;
-      const offered = solved[p] === true ? [] : spec.selection.distinct ? distinctCandidates(candidates) : candidates;
-      return { item, candidates, matched, solved: solved[p] === true, kept: selectSamples(spec, iteration, item.id, offered) };
+      const offered = unsolvedOnly && solved[p] === true ? [] : spec.selection.distinct ? distinctCandidates(candidates) : candidates;
+      return {
+        item,
+        candidates,
+        matched,
+        solved: solved[p] === true,
+        temperature: offersGreedy[p] === true ? 0 : temperature,
+        kept: selectSamples(spec, iteration, item.id, offered),
+      };
     });
     done += chunk.length;
     options.onProgress?.(done);
@@ -249,15 +263,15 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
 
   const prompts = parts.flat();
   const balanced = spec.selection.balanceAnswers ? balanceAnswers(prompts) : prompts.map((p) => p.kept);
-  const kept = prompts.flatMap((p, i) => (balanced[i] ?? []).map((c) => ({ promptId: p.item.id, candidate: c })));
+  const kept = prompts.flatMap((p, i) => (balanced[i] ?? []).map((c) => ({ promptId: p.item.id, at: p.temperature, candidate: c })));
   const records = kept.map(
-    ({ promptId, candidate }): curationV1.DatasetRecord => ({
+    ({ promptId, at, candidate }): curationV1.DatasetRecord => ({
       promptId,
       response: candidate.text,
       prmScore: candidate.score,
       // sample() checked that every completion came from the pinned version.
       policy: options.source,
-      temperature,
+      temperature: at,
       sampleIndex: candidate.sampleIndex,
     }),
   );

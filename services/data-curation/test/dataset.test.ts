@@ -413,6 +413,32 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     expect(scored).toEqual([6, 6, 7, 7]);
   });
 
+  it('selection.greedy_first samples only the prompts the policy gets wrong greedily; one it answers offers its greedy answer', async () => {
+    const runId = 'top2-greedy-first';
+    const { stats, records } = await buildOne(h, runId, { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, greedy_first: true } });
+    // Pools 0 and 4 keep their greedy answer (sample 0, at temperature 0); 6 and 7 their two distinct sampled ones.
+    expect(picks(records)).toEqual([[0, 0, 0.9], [4, 0, 0.9], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
+    expect(records.map((r) => r.temperature)).toEqual([0, 0, 0.7, 0.7, 0.7, 0.7]);
+    expect(records.every((r) => r.response.startsWith(`p=${r.prmScore}`) && r.policy?.version === 0)).toBe(true);
+    // 6 prompts x 4 samples and 2 greedy answers; of the samples those of 6 and 7 match 3 times each.
+    expect(stats).toMatchObject({ promptsTried: 8, promptsWithCorrect: 4, samplesGenerated: 26, correctSamples: 8, checkedSamples: 8, promptsSolvedGreedily: 2, keptSamples: 6 });
+    const requests = h.policy.requests.filter((r) => r.policy?.runId === runId);
+    // Two calls are in flight, so only the set of prompts asked is fixed, not their order.
+    const asked = (temperature: number) => requests.filter((r) => r.temperature === temperature).flatMap((r) => r.prompts.map((p) => indexOf.get(p.promptId) as number)).sort((a, b) => a - b);
+    expect(asked(0)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(asked(0.7)).toEqual([1, 2, 3, 5, 6, 7]);
+    expect(requests.every((r) => r.numSamples === (r.temperature === 0 ? 1 : 4))).toBe(true);
+    // Every correct candidate is scored, the greedy answers included.
+    const scored = h.prm.requests.filter((r) => r.prm?.runId === runId).flatMap((r) => r.targets.map((t) => indexOf.get(r.prompts[t.promptIndex]!.promptId) as number));
+    expect(scored.sort((a, b) => a - b)).toEqual([0, 4, 6, 6, 7, 7]);
+  });
+
+  it('selection.greedy_first with unsolved_only samples the same prompts and keeps nothing of those answered greedily', async () => {
+    const { stats, records } = await buildOne(h, 'top2-greedy-first-unsolved', { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, greedy_first: true, unsolved_only: true } });
+    expect(picks(records)).toEqual([[6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
+    expect(stats).toMatchObject({ samplesGenerated: 26, promptsSolvedGreedily: 2, keptSamples: 4 });
+  });
+
   const candidate = (sampleIndex: number, text: string, score = 0): SampleCandidate => ({ sampleIndex, text, correct: true, score });
 
   it('distinctCandidates keeps the first sample of each text, in input order', () => {

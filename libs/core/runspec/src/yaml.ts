@@ -22,7 +22,7 @@ export const RUN_SPEC_KEYS = {
   samplesPerPrompt: true,
   topP: true,
   maxNewTokens: true,
-  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, chainCheck: 'CHAIN_CHECK_', distinct: true, balanceAnswers: true, unsolvedOnly: true },
+  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, chainCheck: 'CHAIN_CHECK_', distinct: true, balanceAnswers: true, unsolvedOnly: true, greedyFirst: true },
   aggregation: 'AGGREGATION_',
   temperature: {
     mode: 'TEMPERATURE_MODE_',

@@ -107,7 +107,7 @@ describe('parseRunSpec', () => {
     const spec = parseRunSpec(minimal());
     expect(spec.samplesPerPrompt).toBe(16);
     expect(spec.intervalFraction).toBe(0.25);
-    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false });
+    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false });
     expect(spec.aggregation).toBe(commonV1.Aggregation.MIN);
     expect(spec.prm.rolloutsPerStep).toBe(8);
     expect(spec.temperature.retuneEvery).toBe(2);

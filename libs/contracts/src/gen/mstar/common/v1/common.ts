@@ -365,7 +365,10 @@ export interface DatasetStats {
   promptsTried: number;
   /** Prompts with at least one sample whose final answer matched the gold answer. */
   promptsWithCorrect: number;
-  /** Samples generated (prompts_tried x K). */
+  /**
+   * Samples generated (prompts_tried x K); under selection.greedy_first the samples of the prompts
+   * answered wrong greedily plus the greedy answer of each prompt answered right.
+   */
   samplesGenerated: number;
   /** Samples whose final answer matched the gold answer. */
   correctSamples: number;
@@ -394,7 +397,7 @@ export interface DatasetStats {
   checkedSamples: number;
   /**
    * Prompts whose greedy answer already matched the gold answer, dropped under
-   * selection.unsolved_only; 0 without it.
+   * selection.unsolved_only and not sampled under selection.greedy_first; 0 with neither.
    */
   promptsSolvedGreedily: number;
 }

@@ -687,6 +687,16 @@ export interface SelectionSettings {
    * false)
    */
   unsolvedOnly: boolean;
+  /**
+   * Decode greedily first and sample only where greedy decoding is wrong: curation decodes each
+   * slice prompt at temperature 0 with the pinned policy, draws samples_per_prompt samples only of
+   * the prompts whose greedy answer does not match the gold answer, and a prompt it answers offers
+   * its greedy answer as its one candidate (to the chain check and the rule like any sample;
+   * nothing under unsolved_only). The samples go to the prompts the policy gets wrong, and the
+   * greedy answers rehearse those it already answers, at about the cost of sampling every prompt
+   * K times. (default false)
+   */
+  greedyFirst: boolean;
 }
 
 /** The temperature policy of a run. */
@@ -1805,7 +1815,16 @@ export const PrmSettings: MessageFns<PrmSettings> = {
 };
 
 function createBaseSelectionSettings(): SelectionSettings {
-  return { rule: 0, k: 0, alpha: 0, chainCheck: 0, distinct: false, balanceAnswers: false, unsolvedOnly: false };
+  return {
+    rule: 0,
+    k: 0,
+    alpha: 0,
+    chainCheck: 0,
+    distinct: false,
+    balanceAnswers: false,
+    unsolvedOnly: false,
+    greedyFirst: false,
+  };
 }
 
 export const SelectionSettings: MessageFns<SelectionSettings> = {
@@ -1830,6 +1849,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     }
     if (message.unsolvedOnly !== false) {
       writer.uint32(56).bool(message.unsolvedOnly);
+    }
+    if (message.greedyFirst !== false) {
+      writer.uint32(64).bool(message.greedyFirst);
     }
     return writer;
   },
@@ -1903,6 +1925,14 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
             message.unsolvedOnly = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.greedyFirst = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1936,6 +1966,11 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
         : isSet(object.unsolved_only)
         ? globalThis.Boolean(object.unsolved_only)
         : false,
+      greedyFirst: isSet(object.greedyFirst)
+        ? globalThis.Boolean(object.greedyFirst)
+        : isSet(object.greedy_first)
+        ? globalThis.Boolean(object.greedy_first)
+        : false,
     };
   },
 
@@ -1962,6 +1997,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.unsolvedOnly !== false) {
       obj.unsolvedOnly = message.unsolvedOnly;
     }
+    if (message.greedyFirst !== false) {
+      obj.greedyFirst = message.greedyFirst;
+    }
     return obj;
   },
 
@@ -1977,6 +2015,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.distinct = object.distinct ?? false;
     message.balanceAnswers = object.balanceAnswers ?? false;
     message.unsolvedOnly = object.unsolvedOnly ?? false;
+    message.greedyFirst = object.greedyFirst ?? false;
     return message;
   },
 };
