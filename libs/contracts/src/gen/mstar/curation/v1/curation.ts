@@ -44,7 +44,7 @@ export interface DatasetRecord {
   policy:
     | CheckpointRef
     | undefined;
-  /** The sampling temperature. */
+  /** The sampling temperature; 0 for a greedy answer kept under selection.greedy_first. */
   temperature: number;
   /** Index of the response among the prompt's K samples. */
   sampleIndex: number;
