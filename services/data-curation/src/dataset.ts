@@ -89,6 +89,8 @@ export interface PromptSelection {
   readonly item: Pick<EvalItem, 'family' | 'answer'>;
   /** Samples whose final answer matched the gold answer. */
   readonly matched: number;
+  /** The greedy answer matched (decoded only under selection.unsolved_only or greedy_first). */
+  readonly solved: boolean;
   /** The samples the rule kept. */
   readonly kept: readonly SampleCandidate[];
 }
@@ -96,8 +98,10 @@ export interface PromptSelection {
 /**
  * The kept samples of each prompt (in input order) after selection.balance_answers: the prompts
  * are grouped by (family, gold answer); a group with n of the N prompts keeps at most
- * ceil(K * n / N) of the K kept samples, keeping first those of the prompts with the fewest matched
- * samples, then the highest scores, then prompt and sample order.
+ * ceil(K * n / N) of the K kept samples, keeping first those of the prompts the policy does not
+ * answer greedily, then of those with the fewest matched samples, then the highest scores, then
+ * prompt and sample order. (Under greedy_first a prompt answered greedily has one candidate, so its
+ * matched count alone would rank it among the hardest.)
  */
 export function balanceAnswers(prompts: readonly PromptSelection[]): SampleCandidate[][] {
   const total = prompts.reduce((n, p) => n + p.kept.length, 0);
@@ -111,8 +115,8 @@ export function balanceAnswers(prompts: readonly PromptSelection[]): SampleCandi
     const cap = Math.ceil((total * members.length) / prompts.length);
     const samples = members.flatMap((i) => (prompts[i] as PromptSelection).kept.map((candidate) => ({ prompt: i, candidate })));
     if (samples.length <= cap) continue;
-    const matched = (i: number): number => (prompts[i] as PromptSelection).matched;
-    samples.sort((a, b) => matched(a.prompt) - matched(b.prompt) || b.candidate.score - a.candidate.score || a.prompt - b.prompt || a.candidate.sampleIndex - b.candidate.sampleIndex);
+    const of = (i: number): PromptSelection => prompts[i] as PromptSelection;
+    samples.sort((a, b) => Number(of(a.prompt).solved) - Number(of(b.prompt).solved) || of(a.prompt).matched - of(b.prompt).matched || b.candidate.score - a.candidate.score || a.prompt - b.prompt || a.candidate.sampleIndex - b.candidate.sampleIndex);
     for (const { candidate } of samples.slice(cap)) dropped.add(candidate);
   }
   return prompts.map((p) => p.kept.filter((c) => !dropped.has(c)));

@@ -433,6 +433,13 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     expect(scored.sort((a, b) => a - b)).toEqual([0, 4, 6, 6, 7, 7]);
   });
 
+  it('selection.greedy_first with balance_answers thins the greedy answers of a pair before the samples of the prompts answered wrong', async () => {
+    const { records } = await buildOne(h, 'top2-greedy-first-balanced', { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, balance_answers: true, greedy_first: true } });
+    // 6 kept of 8 prompts: (count-both, 3) of pools 4 and 6 keeps ceil(6 * 2 / 8) = 2, pool 6's
+    // samples and not pool 4's greedy answer; pool 7 alone keeps 1.
+    expect(picks(records)).toEqual([[0, 0, 0.9], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9]]);
+  });
+
   it('selection.greedy_first with unsolved_only samples the same prompts and keeps nothing of those answered greedily', async () => {
     const { stats, records } = await buildOne(h, 'top2-greedy-first-unsolved', { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, greedy_first: true, unsolved_only: true } });
     expect(picks(records)).toEqual([[6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
@@ -453,20 +460,28 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     // 6 kept of 4 prompts: pair (count, 0) has 3 prompts, so at most ceil(6 * 3 / 4) = 5; the
     // other pairs have one prompt each and keep at most ceil(6 / 4) = 2.
     const prompts = [
-      { item: item('0'), matched: 8, kept: two(0.9) },
-      { item: item('0'), matched: 2, kept: two(0.4) },
-      { item: item('0'), matched: 8, kept: two(0.8) },
-      { item: item('4'), matched: 0, kept: [] },
+      { item: item('0'), matched: 8, solved: false, kept: two(0.9) },
+      { item: item('0'), matched: 2, solved: false, kept: two(0.4) },
+      { item: item('0'), matched: 8, solved: false, kept: two(0.8) },
+      { item: item('4'), matched: 0, solved: false, kept: [] },
     ];
     const balanced = balanceAnswers(prompts);
     // Prompt 1 matched fewest and keeps both; of the two prompts matched 8 times, the lowest score goes.
     expect(balanced.map((kept) => kept.map((c) => c.score))).toEqual([[0.9, 0.45], [0.4, 0.2], [0.8], []]);
     // The same answer in another family is another pair.
     const families = [
-      { item: item('0'), matched: 8, kept: two(0.9) },
-      { item: item('0', 'compare'), matched: 8, kept: two(0.9) },
+      { item: item('0'), matched: 8, solved: false, kept: two(0.9) },
+      { item: item('0', 'compare'), matched: 8, solved: false, kept: two(0.9) },
     ];
     expect(balanceAnswers(families)).toEqual(families.map((p) => p.kept));
+    // A prompt answered greedily goes before any other, however few of its samples matched.
+    const greedy = [
+      { item: item('0'), matched: 1, solved: true, kept: [candidate(0, 'g', 0.9)] },
+      { item: item('0'), matched: 8, solved: false, kept: two(0.8) },
+      { item: item('4'), matched: 0, solved: false, kept: [] },
+    ];
+    // 3 kept of 3 prompts: (count, 0) keeps at most ceil(3 * 2 / 3) = 2.
+    expect(balanceAnswers(greedy).map((kept) => kept.map((c) => c.score))).toEqual([[], [0.8, 0.4], []]);
     expect(balanceAnswers([])).toEqual([]);
   });
 });

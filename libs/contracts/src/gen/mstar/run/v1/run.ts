@@ -674,8 +674,9 @@ export interface SelectionSettings {
   /**
    * After the rule, thin the kept samples so that no (question family, gold answer) pair holds
    * more than its share of the iteration's prompts: a pair with n of the slice's N prompts keeps
-   * at most ceil(kept * n / N) samples, dropping first those of the prompts the policy answered
-   * right most often (then the lowest scores). Self-training otherwise keeps mostly the answers
+   * at most ceil(kept * n / N) samples, dropping first those of the prompts the policy answers
+   * greedily (known only under unsolved_only or greedy_first), then of those it answered right
+   * most often (then the lowest scores). Self-training otherwise keeps mostly the answers
    * the policy already favours. (default false)
    */
   balanceAnswers: boolean;
