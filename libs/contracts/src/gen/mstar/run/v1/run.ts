@@ -694,8 +694,8 @@ export interface SelectionSettings {
    * the prompts whose greedy answer does not match the gold answer, and a prompt it answers offers
    * its greedy answer as its one candidate (to the chain check and the rule like any sample;
    * nothing under unsolved_only). The samples go to the prompts the policy gets wrong, and the
-   * greedy answers rehearse those it already answers, at about the cost of sampling every prompt
-   * K times. (default false)
+   * greedy answers rehearse those it already answers; the cost is one greedy answer per prompt plus
+   * K samples of each prompt answered wrong, less than K samples of every prompt. (default false)
    */
   greedyFirst: boolean;
 }
