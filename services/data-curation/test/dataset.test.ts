@@ -474,7 +474,7 @@ describe('iteration datasets with distinct responses and balanced answers', () =
       { item: item('0', 'compare'), matched: 8, solved: false, kept: two(0.9) },
     ];
     expect(balanceAnswers(families)).toEqual(families.map((p) => p.kept));
-    // A prompt answered greedily goes before any other, however few of its samples matched.
+    // The samples of a prompt answered greedily are thinned first, however few of its samples matched.
     const greedy = [
       { item: item('0'), matched: 1, solved: true, kept: [candidate(0, 'g', 0.9)] },
       { item: item('0'), matched: 8, solved: false, kept: two(0.8) },
