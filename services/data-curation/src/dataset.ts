@@ -228,7 +228,8 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     const offersGreedy = chunk.map((_, p) => greedyFirst && solved[p] === true);
     const sampled = chunk.flatMap((_, p) => (offersGreedy[p] === true ? [] : [p]));
     const answers = sampled.length === 0 ? [] : await sample(options.policy, sampled.map((p) => prompts[p] as commonV1.Prompt), settings, signal);
-    const drawn = chunk.map((_, p) => (offersGreedy[p] === true ? (greedy?.[p] ?? []) : (answers[sampled.indexOf(p)] ?? [])));
+    let next = 0;
+    const drawn = chunk.map((_, p) => (offersGreedy[p] === true ? greedy?.[p] : answers[next++]) ?? []);
     const verified = chunk.map((item, p) =>
       (drawn[p] ?? []).map((c) => {
         const matched = isCorrect(item, c.text);

@@ -46,7 +46,7 @@ export interface DatasetRecord {
     | undefined;
   /** The sampling temperature; 0 for a greedy answer kept under selection.greedy_first. */
   temperature: number;
-  /** Index of the response among the prompt's K samples. */
+  /** Index of the response among the prompt's K samples; 0 for a greedy answer. */
   sampleIndex: number;
 }
 
