@@ -31,3 +31,5 @@ export type { KeptCount, KeptQuality } from './kept-quality.js';
 export { pretrainVision } from './vision.js';
 export type { VisionPretrainingOptions, VisionPretrainingResult } from './vision.js';
 export type { PrmQuality, ScoredPrompt } from './prm-quality.js';
+export { relativeWeightChange, retrainSpread } from './retrain.js';
+export type { RetrainOptions, RetrainOrder, RetrainRun, RetrainSpread } from './retrain.js';

@@ -1,0 +1,86 @@
+/**
+ * How much of one self-evolving iteration's change in greedy accuracy comes from the order of its
+ * batches: trains the policy that sampled an iteration's dataset (v(i-1), with its optimizer state)
+ * on that dataset as the trainer does, once per data-order seed, and measures each result's greedy
+ * accuracy next to the start's: on the in-domain test split to reproduce a run's numbers, on a
+ * validation split (the default, 500 prompts: the run's 128 and more) to compare training settings
+ * without tuning on the test set.
+ * Run from the root: npm run retrain -- --checkpoint runs/<out>/artifacts/runs/<run id>/checkpoints/policy/v0
+ * --dataset runs/<out>/artifacts/runs/<run id>/datasets/iteration-1.jsonl [--orders 1,2,3]
+ * [--run-seed S --iteration I] (adds the run's own order, deriveSeed(S, 'train', I))
+ * [--epochs 2] [--batch-size 16] [--fresh-lr X] (a fresh AdamW at constant lr X instead of the saved one)
+ * [--pool-size 4096] [--world-seed 1] [--answer-style short|worked] [--split validation|test] [--size 500] [--max-new-tokens 256]
+ * Progress lines go to stderr; the last stdout line is the JSON.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fsCheckpointIO, loadCheckpoint, type ModelWeights } from '@mstar/models';
+import { deriveSeed } from '@mstar/metrics';
+import { createTokenizer, generateSplit } from '@mstar/world';
+import { decodeDatasetRecords, evaluate, itemFromProblem, retrainSpread, sftExamples } from '../src/index.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+
+const { values } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' },
+    dataset: { type: 'string' },
+    orders: { type: 'string', default: '1,2,3' },
+    'run-seed': { type: 'string' },
+    iteration: { type: 'string' },
+    epochs: { type: 'string', default: '2' },
+    'batch-size': { type: 'string', default: '16' },
+    'fresh-lr': { type: 'string' },
+    'pool-size': { type: 'string', default: '4096' },
+    'world-seed': { type: 'string', default: '1' },
+    split: { type: 'string', default: 'validation' },
+    size: { type: 'string', default: '500' },
+    'max-new-tokens': { type: 'string', default: '256' },
+    ...ANSWER_STYLE_OPTION,
+  },
+});
+if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v(i-1) of a run) is required');
+if (values.dataset === undefined) throw new Error('--dataset FILE (the run datasets folder iteration-<i>.jsonl) is required');
+if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
+const answers = answerStyleArg(values['answer-style']);
+const cwd = process.env.INIT_CWD ?? process.cwd();
+
+const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
+const freshLr = values['fresh-lr'] === undefined ? undefined : Number(values['fresh-lr']);
+const tokenizer = createTokenizer(checkpoint.tokenizer);
+const pool = new Map(generateSplit('train', { seed: Number(values['world-seed']), size: Number(values['pool-size']), answers }).map((p) => [p.id, p]));
+const records = decodeDatasetRecords(await readFile(resolve(cwd, values.dataset)), values.dataset);
+const items = records.map((record, i) => {
+  const problem = pool.get(record.promptId);
+  if (problem === undefined) throw new Error(`${values.dataset}:${i + 1}: prompt_id ${record.promptId} is not in the pool (--pool-size, --world-seed)`);
+  return { ...itemFromProblem(problem), response: record.response };
+});
+if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
+const measured = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size), answers }).map((p) => itemFromProblem(p));
+
+/** Greedy accuracy (%) of `weights` on the measured split. */
+async function greedy(weights: ModelWeights): Promise<number> {
+  const result = await evaluate({ policy: { config: checkpoint.config, weights }, items: measured, tokenizer, temperature: [], maxNewTokens: Number(values['max-new-tokens']) });
+  return 100 * result.greedyAccuracy!;
+}
+
+const orders = values.orders.split(',').map((s) => ({ order: s, seed: Number(s) }));
+if (values['run-seed'] !== undefined) orders.unshift({ order: 'run', seed: deriveSeed(Number(values['run-seed']), 'train', Number(values.iteration)) });
+console.error(`${records.length} examples, ${values.epochs} epochs at batch ${values['batch-size']}, greedy on ${values.split} (${measured.length} prompts)`);
+const spread = await retrainSpread({
+  config: checkpoint.config,
+  weights: checkpoint.weights,
+  ...(checkpoint.optimizerState !== undefined ? { optimizerState: checkpoint.optimizerState } : {}),
+  ...(freshLr !== undefined ? { freshLr } : {}),
+  examples: sftExamples(items, tokenizer, checkpoint.config),
+  epochs: Number(values.epochs),
+  batchSize: Number(values['batch-size']),
+  orders,
+  measure: greedy,
+  onOrder: (r) =>
+    console.error(
+      `order ${r.order}: ${r.steps} steps (last lr ${r.lastLr.toExponential(2)}, first/last-epoch loss ${r.firstLoss.toFixed(4)}/${r.lastEpochLoss.toFixed(4)}, ` +
+        `weights moved ${(100 * r.relativeWeightChange).toFixed(3)}%) -> ${r.accuracy.toFixed(1)}% (${r.change >= 0 ? '+' : ''}${r.change.toFixed(1)})`,
+    ),
+});
+console.log(JSON.stringify({ checkpoint: values.checkpoint, dataset: values.dataset, examples: records.length, freshLr: freshLr ?? null, split: values.split, size: measured.length, ...spread }));
