@@ -182,11 +182,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer for iteration 1', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -217,6 +217,10 @@ describe('experiment definitions', () => {
     const first = greedyFirst.specFor(2);
     expect([first.selection, first.samplesPerPrompt]).toEqual([{ ...wider.selection, greedyFirst: true }, 8]);
     expect({ ...first, name: wider.name, selection: wider.selection, samplesPerPrompt: wider.samplesPerPrompt }).toEqual(wider);
+    const fromFresh = fresh.specFor(2);
+    expect([fromFresh.optimizer.continueWarmup, first.optimizer.continueWarmup, fromFresh.optimizer.learningRate]).toEqual([false, true, 5e-5]);
+    expect({ ...fromFresh, name: first.name, optimizer: first.optimizer }).toEqual(first);
+    expect(few.rows).toHaveLength(11);
   });
 });
 
