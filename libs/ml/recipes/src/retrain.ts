@@ -14,7 +14,10 @@ export interface RetrainOptions {
   readonly config: ModelConfig;
   /** Where every run starts (a run's v(i-1)). */
   readonly weights: ModelWeights;
-  /** The optimizer saved with `weights` (a trainer checkpoint), continued as CONTINUOUS with `continue_warmup` does. */
+  /**
+   * The optimizer saved with `weights` (a trainer checkpoint), continued as the trainer's CONTINUOUS
+   * iterations continue it (from iteration 2, and in iteration 1 with `optimizer.continue_warmup`).
+   */
   readonly optimizerState?: Uint8Array;
   /** Train with a fresh AdamW at this constant learning rate instead of continuing `optimizerState`. */
   readonly freshLr?: number;
@@ -29,7 +32,7 @@ export interface RetrainOptions {
   readonly onOrder?: (result: RetrainRun) => void;
 }
 
-/** One order's run: its training and how far and where it moved the policy. */
+/** One order's run: its training, how far it moved the policy, and the policy's measure after it. */
 export interface RetrainRun extends RetrainOrder {
   readonly steps: number;
   readonly firstLoss: number;
@@ -75,7 +78,13 @@ export async function retrainSpread(options: RetrainOptions): Promise<RetrainSpr
   if (options.freshLr === undefined && options.optimizerState === undefined) {
     throw new RecipeConfigError('retrainSpread needs the optimizer state saved with the weights, or freshLr for a fresh AdamW');
   }
+  if (options.freshLr !== undefined && !(Number.isFinite(options.freshLr) && options.freshLr >= 0)) {
+    throw new RecipeConfigError(`freshLr must be a finite learning rate >= 0, got ${options.freshLr}`);
+  }
   if (options.orders.length === 0) throw new RecipeConfigError('retrainSpread needs at least one data order');
+  for (const { order, seed } of options.orders) {
+    if (!Number.isSafeInteger(seed)) throw new RecipeConfigError(`order ${order}: the seed must be an integer, got ${seed}`);
+  }
   const start = await options.measure(options.weights);
   const runs: RetrainRun[] = [];
   for (const { order, seed } of options.orders) {

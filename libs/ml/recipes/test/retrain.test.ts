@@ -14,7 +14,7 @@ const startRun = () => sft({ config: TINY_CONFIG, examples: first, epochs: 1, ba
 const sumOf = (weights: ModelWeights) => [...weights.values()].reduce((s, w) => s + w.reduce((a, b) => a + b, 0), 0);
 
 describe('retrainSpread', () => {
-  it('trains each order as the trainer continues an iteration, and reports how far and where it moved the policy', async () => {
+  it('trains each order as the trainer continues an iteration, and reports how far it moved the policy and its measure', async () => {
     const start = await startRun();
     const measured: ModelWeights[] = [];
     const accuracies = [42, 44, 41]; // the start, then each order
@@ -66,11 +66,13 @@ describe('retrainSpread', () => {
     expect(spread.changeStd).toBe(0);
   }, 60_000);
 
-  it('refuses a start it cannot continue, no orders, and weights that do not match', async () => {
+  it('refuses a start it cannot continue, a bad rate, no orders or a bad seed, and weights that do not match', async () => {
     const start = await startRun();
     const base = { config: TINY_CONFIG, weights: start.weights, examples: second, epochs: 1, batchSize: 4, measure: () => Promise.resolve(0), runtime };
     await expect(retrainSpread({ ...base, orders: [{ order: '1', seed: 1 }] })).rejects.toThrow(RecipeConfigError);
+    await expect(retrainSpread({ ...base, freshLr: Number.NaN, orders: [{ order: '1', seed: 1 }] })).rejects.toThrow(/freshLr must be a finite learning rate/);
     await expect(retrainSpread({ ...base, freshLr: 1e-4, orders: [] })).rejects.toThrow(/at least one data order/);
+    await expect(retrainSpread({ ...base, freshLr: 1e-4, orders: [{ order: 'x', seed: Number('x') }] })).rejects.toThrow(/order x: the seed must be an integer/);
     const missing = new Map([...start.weights].slice(1));
     expect(() => relativeWeightChange(start.weights, missing)).toThrow(/is missing or has another size/);
   }, 60_000);
