@@ -182,7 +182,7 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer for iteration 1', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
     const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
@@ -218,8 +218,10 @@ describe('experiment definitions', () => {
     expect([first.selection, first.samplesPerPrompt]).toEqual([{ ...wider.selection, greedyFirst: true }, 8]);
     expect({ ...first, name: wider.name, selection: wider.selection, samplesPerPrompt: wider.samplesPerPrompt }).toEqual(wider);
     const fromFresh = fresh.specFor(2);
-    expect([fromFresh.optimizer.continueWarmup, first.optimizer.continueWarmup, fromFresh.optimizer.learningRate]).toEqual([false, true, 5e-5]);
+    expect([fromFresh.optimizer.continueWarmup, first.optimizer.continueWarmup, fromFresh.optimizer.learningRate]).toEqual([false, true, 2e-5]);
+    expect(fromFresh.optimizer).toEqual({ ...first.optimizer, continueWarmup: false, learningRate: 2e-5 });
     expect({ ...fromFresh, name: first.name, optimizer: first.optimizer }).toEqual(first);
+    expect([first.optimizer.schedule, first.optimizer.learningRate]).toEqual([runV1.LrSchedule.CONSTANT, 5e-5]);
     expect(few.rows).toHaveLength(11);
   });
 });
