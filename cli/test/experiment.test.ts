@@ -218,10 +218,9 @@ describe('experiment definitions', () => {
     expect([first.selection, first.samplesPerPrompt]).toEqual([{ ...wider.selection, greedyFirst: true }, 8]);
     expect({ ...first, name: wider.name, selection: wider.selection, samplesPerPrompt: wider.samplesPerPrompt }).toEqual(wider);
     const fromFresh = fresh.specFor(2);
-    expect([fromFresh.optimizer.continueWarmup, first.optimizer.continueWarmup, fromFresh.optimizer.learningRate]).toEqual([false, true, 2e-5]);
+    expect([first.optimizer.continueWarmup, first.optimizer.schedule, first.optimizer.learningRate]).toEqual([true, runV1.LrSchedule.CONSTANT, 5e-5]);
     expect(fromFresh.optimizer).toEqual({ ...first.optimizer, continueWarmup: false, learningRate: 2e-5 });
     expect({ ...fromFresh, name: first.name, optimizer: first.optimizer }).toEqual(first);
-    expect([first.optimizer.schedule, first.optimizer.learningRate]).toEqual([runV1.LrSchedule.CONSTANT, 5e-5]);
     expect(few.rows).toHaveLength(11);
   });
 });
