@@ -42,6 +42,16 @@ const { values } = parseArgs({
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v(i-1) of a run) is required');
 if (values.dataset === undefined) throw new Error('--dataset FILE (the run datasets folder iteration-<i>.jsonl) is required');
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
+if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
+const orders = values.orders.split(',').map((s) => ({ order: s, seed: Number(s) }));
+if (values['run-seed'] !== undefined) {
+  const [runSeed, iteration] = [Number(values['run-seed']), Number(values.iteration)];
+  if (!Number.isSafeInteger(runSeed) || !Number.isSafeInteger(iteration) || iteration < 1) {
+    throw new Error(`--run-seed must be an integer and --iteration an integer >= 1, got ${values['run-seed']} and ${values.iteration}`);
+  }
+  // The trainer's data-order seed for iteration i (services/trainer stages.ts trainIteration).
+  orders.unshift({ order: 'run', seed: deriveSeed(runSeed, 'train', iteration) });
+}
 const answers = answerStyleArg(values['answer-style']);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 
@@ -55,7 +65,6 @@ const items = records.map((record, i) => {
   if (problem === undefined) throw new Error(`${values.dataset}:${i + 1}: prompt_id ${record.promptId} is not in the pool (--pool-size, --world-seed)`);
   return { ...itemFromProblem(problem), response: record.response };
 });
-if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
 const measured = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size), answers }).map((p) => itemFromProblem(p));
 
 /** Greedy accuracy (%) of `weights` on the measured split. */
@@ -64,8 +73,6 @@ async function greedy(weights: ModelWeights): Promise<number> {
   return 100 * result.greedyAccuracy!;
 }
 
-const orders = values.orders.split(',').map((s) => ({ order: s, seed: Number(s) }));
-if (values['run-seed'] !== undefined) orders.unshift({ order: 'run', seed: deriveSeed(Number(values['run-seed']), 'train', Number(values.iteration)) });
 console.error(`${records.length} examples, ${values.epochs} epochs at batch ${values['batch-size']}, greedy on ${values.split} (${measured.length} prompts)`);
 const spread = await retrainSpread({
   config: checkpoint.config,
