@@ -43,7 +43,11 @@ if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v
 if (values.dataset === undefined) throw new Error('--dataset FILE (the run datasets folder iteration-<i>.jsonl) is required');
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
-const orders = values.orders.split(',').map((s) => ({ order: s, seed: Number(s) }));
+const orders = values.orders.split(',').map((s) => {
+  // Number('') is 0: an empty entry (`--orders 1,,2`) would train seed 0 unasked.
+  if (!/^\s*-?\d+\s*$/.test(s)) throw new Error(`--orders takes comma-separated integer seeds, got ${values.orders}`);
+  return { order: s.trim(), seed: Number(s) };
+});
 if (values['run-seed'] !== undefined) {
   const [runSeed, iteration] = [Number(values['run-seed']), Number(values.iteration)];
   if (!Number.isSafeInteger(runSeed) || !Number.isSafeInteger(iteration) || iteration < 1) {
