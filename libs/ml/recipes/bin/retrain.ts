@@ -44,9 +44,11 @@ if (values.dataset === undefined) throw new Error('--dataset FILE (the run datas
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
 const orders = values.orders.split(',').map((s) => {
-  // Number('') is 0: an empty entry (`--orders 1,,2`) would train seed 0 unasked.
-  if (!/^\s*-?\d+\s*$/.test(s)) throw new Error(`--orders takes comma-separated integer seeds, got ${values.orders}`);
-  return { order: s.trim(), seed: Number(s) };
+  // Number('') is 0: an empty entry (`--orders 1,,2`) would train seed 0 unasked. A seed past 2^53
+  // would pass the pattern and fail in the RNG only after the checkpoint loads.
+  const seed = Number(s);
+  if (!/^\s*-?\d+\s*$/.test(s) || !Number.isSafeInteger(seed)) throw new Error(`--orders takes comma-separated integer seeds, got ${values.orders}`);
+  return { order: s.trim(), seed };
 });
 if (values['run-seed'] !== undefined) {
   const [runSeed, iteration] = [Number(values['run-seed']), Number(values.iteration)];
