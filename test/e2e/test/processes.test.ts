@@ -81,8 +81,12 @@ async function observe(runId: string) {
   };
 }
 
+/** How long a run may take before the test gives up with the services' logs (before vitest's 300 s). */
+const RUN_DEADLINE_MS = 270_000;
+
 /** Starts the run once the balancer answers, then follows WatchRun to the terminal record. */
 async function runToEnd(control: RunControl, runId: string, logs: () => string): Promise<runV1.Run> {
+  const deadline = Date.now() + RUN_DEADLINE_MS;
   for (let attempt = 0; ; attempt++) {
     try {
       await control.startRun(spec, { runId, idempotencyKey: runId });
@@ -93,7 +97,20 @@ async function runToEnd(control: RunControl, runId: string, logs: () => string):
     }
   }
   let last: runV1.Run | undefined;
-  for await (const update of control.watchRun(runId)) if (update.run !== undefined) last = update.run;
+  const watched = (async () => {
+    for await (const update of control.watchRun(runId)) if (update.run !== undefined) last = update.run;
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`run ${runId} still ${last === undefined ? 'unwatched' : runV1.runStateToJSON(last.state)} after ${RUN_DEADLINE_MS / 1000} s\n${logs()}`)), deadline - Date.now());
+  });
+  // Once the deadline has passed, stopping the services ends the watch; that error is not the news.
+  watched.catch(() => undefined);
+  try {
+    await Promise.race([watched, late]);
+  } finally {
+    clearTimeout(timer);
+  }
   if (last?.state !== runV1.RunState.SUCCEEDED) throw new Error(`run ${runId} ended ${JSON.stringify(last && runV1.Run.toJSON(last))}\n${logs()}`);
   return last;
 }

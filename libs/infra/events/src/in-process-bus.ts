@@ -11,7 +11,7 @@ import {
   type DeliverySink,
 } from './delivery.js';
 import { EventBusClosedError } from './errors.js';
-import { assertCaptured, covers, normalizeFilters } from './subjects.js';
+import { assertCaptured, covers, normalizeFilters, sameFilters } from './subjects.js';
 import type {
   BusLogger,
   CloseConsumerOptions,
@@ -110,13 +110,15 @@ class InProcessBus implements EventBus {
   private attach<T>(opts: ConsumerOptions<T>): Consumer {
     if (this.closed) throw new EventBusClosedError(`consume as '${opts.durable}'`);
     const normalized = normalizeConsumerOptions(opts, this.prefix);
+    const start = normalized.deliverFrom === 'new' ? this.log.length : 0;
     let durable = this.durables.get(normalized.durable);
     if (durable === undefined) {
-      durable = new Durable(this, normalized.durable, normalized.deliverFrom === 'new' ? this.log.length : 0);
+      durable = new Durable(this, normalized.durable, normalized.filters, start);
       this.durables.set(normalized.durable, durable);
+    } else if (!sameFilters(durable.filters, normalized.filters)) {
+      // As on JetStream: a durable asked for with other filters is a new durable.
+      durable.restart(normalized.filters, start);
     }
-    // Like a JetStream durable re-created with a new filter: the latest consumer's filter wins.
-    durable.filters = normalized.filters;
     const processor = new DeliveryProcessor(normalized, (s, d, o) => this.publish(s, d, o), this.logger);
     const consumer = new InProcessConsumer(durable, processor);
     durable.attach(consumer);
@@ -136,21 +138,35 @@ class InProcessBus implements EventBus {
  * acked or terminated, which is what gives per-subject ordering across retries.
  */
 class Durable {
-  filters: string[] = [];
   private readonly consumers: InProcessConsumer[] = [];
   private nextConsumer = 0;
   private headSequence: number | undefined;
   private attempts = 0;
   private notBefore = 0;
   private running = false;
+  /** Bumped by restart(), so a delivery begun before it settles nothing after it. */
+  private generation = 0;
   private wakeUp: (() => void) | undefined;
 
   constructor(
     private readonly bus: InProcessBus,
     readonly name: string,
+    /** Set at creation; restart() replaces them. */
+    public filters: string[],
     /** Index into the log of the first event not yet settled. */
     private cursor: number,
   ) {}
+
+  /** Starts over with other filters from `cursor`, dropping the head in progress. */
+  restart(filters: string[], cursor: number): void {
+    this.filters = filters;
+    this.cursor = cursor;
+    this.headSequence = undefined;
+    this.attempts = 0;
+    this.notBefore = 0;
+    this.generation++;
+    this.wake();
+  }
 
   attach(consumer: InProcessConsumer): void {
     this.consumers.push(consumer);
@@ -219,7 +235,9 @@ class Durable {
         const consumer = this.consumers[this.nextConsumer++ % this.consumers.length];
         if (consumer === undefined) continue;
         this.attempts++;
+        const generation = this.generation;
         const outcome = await consumer.deliver(head, this.attempts);
+        if (generation !== this.generation) continue;
         if (outcome.kind === 'done') {
           this.cursor = head.sequence; // the log index after the head
           this.headSequence = undefined;

@@ -7,6 +7,7 @@ import {
   JetStreamApiError,
   jetstreamManager,
   StorageType,
+  type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -34,7 +35,7 @@ import {
   type NormalizedConsumerOptions,
 } from './delivery.js';
 import { EventBusClosedError, EventBusUnavailableError, InvalidSubjectError, PublishRejectedError } from './errors.js';
-import { assertCaptured, covers, normalizeFilters } from './subjects.js';
+import { assertCaptured, covers, normalizeFilters, sameFilters } from './subjects.js';
 import type {
   BusLogger,
   CloseConsumerOptions,
@@ -280,6 +281,7 @@ class JetStreamBus implements EventBus {
   }
 
   private async ensureConsumer<T>(o: NormalizedConsumerOptions<T>): Promise<void> {
+    const stream = this.opts.stream.name;
     const filter = o.filters.length === 1 ? { filter_subject: o.filters[0] } : { filter_subjects: o.filters };
     const updatable = {
       ack_wait: this.ackWaitMs * NANOS_PER_MS,
@@ -290,18 +292,29 @@ class JetStreamBus implements EventBus {
       max_ack_pending: 1,
       ...filter,
     };
+    let existing: ConsumerConfig | undefined;
     try {
-      await this.jsm.consumers.info(this.opts.stream.name, o.durable);
-      await this.jsm.consumers.update(this.opts.stream.name, o.durable, updatable);
+      existing = (await this.jsm.consumers.info(stream, o.durable)).config;
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.ConsumerNotFound) throw err;
-      await this.jsm.consumers.add(this.opts.stream.name, {
-        durable_name: o.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: o.deliverFrom === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
-        ...updatable,
-      });
     }
+    if (existing !== undefined) {
+      const filters = existing.filter_subjects ?? (existing.filter_subject === undefined ? [] : [existing.filter_subject]);
+      if (sameFilters(filters, o.filters)) {
+        await this.jsm.consumers.update(stream, o.durable, updatable);
+        return;
+      }
+      // Updating the filter in place would skip the new filter's events already passed and, on
+      // nats-server 2.9, deliver later ones only with the next pull request (about 15 s late).
+      this.logger.warn({ stream, durable: o.durable, from: filters, to: o.filters }, 'durable re-created for new subject filters');
+      await this.jsm.consumers.delete(stream, o.durable);
+    }
+    await this.jsm.consumers.add(stream, {
+      durable_name: o.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: o.deliverFrom === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+      ...updatable,
+    });
   }
 
   async close(): Promise<void> {

@@ -58,6 +58,13 @@ export function normalizeFilters(subjects: string | readonly string[]): string[]
   return list;
 }
 
+/** Whether two filter lists select the same subjects as written (order and repeats aside). */
+export function sameFilters(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((f) => y.has(f));
+}
+
 /**
  * Publishing to a subject no stream stores would silently lose the event (or, on JetStream, look
  * exactly like an outage), so both buses refuse it up front.

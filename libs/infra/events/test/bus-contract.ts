@@ -382,6 +382,34 @@ export function runBusContract(name: string, factory: BusFactory, timing: Contra
       expect(rec.bodies()).toEqual(['new']);
     });
 
+    it('starts a durable asked for with other filters over, on those filters, and keeps it live', async () => {
+      const bus = await newBus();
+      await bus.publish(`${prefix}.b`, json('b1'), { msgId: 'b1' });
+      await bus.publish(`${prefix}.a`, json('a1'), { msgId: 'a1' });
+      const onA = recorder();
+      const a = await consume(bus, jsonConsumer('switch', onA.handler, { subjects: `${prefix}.a` }));
+      await vi.waitFor(() => expect(a.stats().acked).toBe(1), { timeout: 5000 });
+      await a.close();
+
+      // b1 lies before the cursor a left behind: an in-place filter change would skip it.
+      const onB = recorder();
+      const b = await consume(bus, jsonConsumer('switch', onB.handler, { subjects: `${prefix}.b` }));
+      await vi.waitFor(() => expect(b.stats().acked).toBe(1), { timeout: 5000 });
+      // nats-server 2.9 delivers to an in-place updated filter only with the next pull (about 15 s on).
+      await bus.publish(`${prefix}.b`, json('b2'), { msgId: 'b2' });
+      await vi.waitFor(() => expect(b.stats().acked).toBe(2), { timeout: 5000 });
+      expect(onA.bodies()).toEqual(['a1']);
+      expect(onB.bodies()).toEqual(['b1', 'b2']);
+
+      // The same filters again resume where the durable is.
+      await b.close();
+      await bus.publish(`${prefix}.b`, json('b3'), { msgId: 'b3' });
+      const again = recorder();
+      const c = await consume(bus, jsonConsumer('switch', again.handler, { subjects: [`${prefix}.b`] }));
+      await vi.waitFor(() => expect(c.stats().acked).toBe(1), { timeout: 5000 });
+      expect(again.bodies()).toEqual(['b3']);
+    });
+
     it('rejects bad subjects, bad durables, self-dead-lettering filters and use after close', async () => {
       const bus = await newBus();
       const data = json(1);
