@@ -182,11 +182,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -227,7 +227,10 @@ describe('experiment definitions', () => {
     expect(slices5.map((s) => [s.length, s[0], s.at(-1)])).toEqual([[1024, 1200, 2223], [1024, 2224, 3247], [1024, 3248, 4271], [1024, 4272, 5295], [1024, 5296, 6319]]);
     expect([longer5.iterations, longer5.world.poolSize - 96]).toEqual([5, 6320]);
     expect({ ...longer5, name: fromFresh.name, iterations: fromFresh.iterations, world: fromFresh.world, intervalFraction: fromFresh.intervalFraction }).toEqual(fromFresh);
-    expect(few.rows).toHaveLength(12);
+    const moreSamples = sixteen.specFor(2);
+    expect([moreSamples.samplesPerPrompt, moreSamples.temperature.evalSamplesPerPrompt]).toEqual([16, fromFresh.temperature.evalSamplesPerPrompt]);
+    expect({ ...moreSamples, name: fromFresh.name, samplesPerPrompt: fromFresh.samplesPerPrompt }).toEqual(fromFresh);
+    expect(few.rows).toHaveLength(13);
   });
 });
 
