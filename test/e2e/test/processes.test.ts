@@ -102,7 +102,7 @@ async function runToEnd(control: RunControl, runId: string, logs: () => string):
   })();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`run ${runId} still ${last === undefined ? 'unwatched' : runV1.runStateToJSON(last.state)} after ${RUN_DEADLINE_MS / 1000} s\n${logs()}`)), deadline - Date.now());
+    timer = setTimeout(() => reject(new Error(`run ${runId} still ${last === undefined ? 'without a run record' : runV1.runStateToJSON(last.state)} after ${RUN_DEADLINE_MS / 1000} s\n${logs()}`)), deadline - Date.now());
   });
   // Once the deadline has passed, stopping the services ends the watch; that error is not the news.
   watched.catch(() => undefined);
