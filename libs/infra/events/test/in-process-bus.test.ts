@@ -66,6 +66,37 @@ describe('in-process bus specifics', () => {
     await bus.close();
   });
 
+  it('starts a durable over when asked for with other filters mid-delivery: the delivery in flight settles nothing', async () => {
+    const bus = createInProcessBus();
+    const enc = new TextEncoder();
+    await bus.publish('x.b', enc.encode('b1'), { msgId: 'b1' });
+    await bus.publish('x.a', enc.encode('a1'), { msgId: 'a1' });
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => (release = r));
+    const seen: string[] = [];
+    const consumer = (subjects: string) =>
+      bus.consume({
+        durable: 'switch',
+        subjects,
+        decode: (b) => new TextDecoder().decode(b),
+        handler: async (s) => {
+          seen.push(s);
+          if (s === 'a1') await stuck;
+        },
+      });
+    const onA = await consumer('x.a');
+    await expect.poll(() => seen).toEqual(['a1']);
+    const onB = await consumer('x.b');
+    release();
+    // Had a1's ack moved the restarted cursor past it, b1 (before a1 in the log) would be lost.
+    await expect.poll(() => seen).toEqual(['a1', 'b1']);
+    await bus.publish('x.a', enc.encode('a2'), { msgId: 'a2' });
+    await bus.publish('x.b', enc.encode('b2'), { msgId: 'b2' });
+    await expect.poll(() => seen).toEqual(['a1', 'b1', 'b2']);
+    expect(onA.stats().acked + onB.stats().acked).toBe(3);
+    await bus.close();
+  });
+
   it('accepts several subject filters on one consumer', async () => {
     const bus = createInProcessBus();
     const got: string[] = [];
