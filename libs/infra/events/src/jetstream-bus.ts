@@ -299,7 +299,9 @@ class JetStreamBus implements EventBus {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.ConsumerNotFound) throw err;
     }
     if (existing !== undefined) {
-      const filters = existing.filter_subjects ?? (existing.filter_subject === undefined ? [] : [existing.filter_subject]);
+      // A server may report one filter either way, and an absent list as empty: an empty list read
+      // as "no filters" would re-create, and so rewind, the durable on every start.
+      const filters = existing.filter_subjects?.length ? existing.filter_subjects : existing.filter_subject ? [existing.filter_subject] : [];
       if (sameFilters(filters, o.filters)) {
         await this.jsm.consumers.update(stream, o.durable, updatable);
         return;
