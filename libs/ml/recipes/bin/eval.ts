@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { fsCheckpointIO, loadCheckpoint } from '@mstar/models';
 import { createTokenizer, generateSplit } from '@mstar/world';
 import { evaluate, itemFromProblem } from '../src/index.js';
-import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg, numberListArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,20 +27,26 @@ const { values } = parseArgs({
 });
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR is required');
 const answers = answerStyleArg(values['answer-style']);
+const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
+const size = values.size === undefined ? undefined : numberArg('size', values.size, { integer: true, min: 1 });
+const k = numberArg('k', values.k, { integer: true, min: 1 });
+const temperature = numberListArg('temperature', values.temperature, { min: 0 });
+const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
+const seed = numberArg('seed', values.seed, { integer: true });
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
 const tokenizer = createTokenizer(checkpoint.tokenizer);
-const items = generateSplit(values.split, { seed: Number(values['world-seed']), answers, ...(values.size !== undefined ? { size: Number(values.size) } : {}) }).map((p) =>
+const items = generateSplit(values.split, { seed: worldSeed, answers, ...(size !== undefined ? { size } : {}) }).map((p) =>
   itemFromProblem(p, { blankImages: values['blank-images'] }),
 );
 const result = await evaluate({
   policy: { config: checkpoint.config, weights: checkpoint.weights },
   items,
   tokenizer,
-  k: Number(values.k),
-  temperature: values.temperature.split(',').map(Number),
-  maxNewTokens: Number(values['max-new-tokens']),
-  seed: Number(values.seed),
+  k,
+  temperature,
+  maxNewTokens,
+  seed,
   onProgress: (e) => {
     process.stderr.write(`${JSON.stringify({ pass: e.phase, temperature: e.temperature, done: e.done, of: e.total, tokensPerSecond: Math.round(e.generatedTokens / (e.elapsedMs / 1000)), etaS: Math.round(e.etaMs / 1000) })}\n`);
   },

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { CHECKPOINT_FILES, fsCheckpointIO, loadCheckpoint } from '@mstar/models';
 import { createTokenizer, generateSplit, type Problem } from '@mstar/world';
 import { decodeDatasetRecords, evaluate, itemFromProblem, keptQuality } from '../src/index.js';
-import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,9 +29,12 @@ const { values } = parseArgs({
 });
 const answers = answerStyleArg(values['answer-style']);
 if (values.datasets === undefined) throw new Error('--datasets DIR (a run artifacts datasets folder) is required');
+const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
+const poolSize = numberArg('pool-size', values['pool-size'], { integer: true, min: 1 });
+const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const dir = resolve(cwd, values.datasets);
-const pool = generateSplit('train', { seed: Number(values['world-seed']), size: Number(values['pool-size']), answers });
+const pool = generateSplit('train', { seed: worldSeed, size: poolSize, answers });
 const problems = new Map(pool.map((p) => [p.id, p]));
 const files = (await readdir(dir)).filter((f) => /^iteration-\d+\.jsonl$/.test(f)).sort((x, y) => Number(x.match(/\d+/)![0]) - Number(y.match(/\d+/)![0]));
 if (files.length === 0) throw new Error(`${dir}: no iteration-<i>.jsonl datasets`);
@@ -46,7 +49,7 @@ async function greedyRight(version: number, prompts: readonly Problem[]): Promis
     items: prompts.map((p) => itemFromProblem(p)),
     tokenizer: createTokenizer(checkpoint.tokenizer),
     temperature: [], // the greedy pass only
-    maxNewTokens: Number(values['max-new-tokens']),
+    maxNewTokens,
     keepSamples: true,
   });
   return result.samples!.filter((s) => s.greedy?.correct === true).length;

@@ -14,7 +14,7 @@ import type { Aggregation } from '@mstar/metrics';
 import { fsCheckpointIO, loadCheckpoint, preprocessImage } from '@mstar/models';
 import { createTokenizer, generateSplit } from '@mstar/world';
 import { evaluate, itemFromProblem, openPrmScorer, prmQuality, prmResponseIds, promptIds } from '../src/index.js';
-import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,22 +35,27 @@ const answers = answerStyleArg(values['answer-style']);
 if (values.policy === undefined || values.prm === undefined) throw new Error('--policy DIR and --prm DIR (checkpoint folders) are required');
 const aggregation = values.aggregation as Aggregation;
 if (!AGGREGATIONS.includes(aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATIONS.join(', ')}, got ${values.aggregation}`);
+const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
+const size = numberArg('size', values.size, { integer: true, min: 1 });
+const k = numberArg('k', values.k, { integer: true, min: 1 });
+const temperature = numberArg('temperature', values.temperature, { min: 0 });
+const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
+const seed = numberArg('seed', values.seed, { integer: true });
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const policy = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.policy)), { kind: 'policy' });
 const prm = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.prm)), { kind: 'prm' });
 const tokenizer = createTokenizer(policy.tokenizer);
-const problems = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size), answers });
+const problems = generateSplit(values.split, { seed: worldSeed, size, answers });
 const items = problems.map((p) => itemFromProblem(p));
-const k = Number(values.k);
 
 const sampled = await evaluate({
   policy: { config: policy.config, weights: policy.weights },
   items,
   tokenizer,
   k,
-  temperature: Number(values.temperature),
-  maxNewTokens: Number(values['max-new-tokens']),
-  seed: Number(values.seed),
+  temperature,
+  maxNewTokens,
+  seed,
   greedy: false,
   keepSamples: true,
   onProgress: (e) => process.stderr.write(`${JSON.stringify({ phase: 'sample', done: e.done, of: e.total, etaS: Math.round(e.etaMs / 1000) })}\n`),
@@ -70,7 +75,7 @@ try {
     if ((i + 1) % 32 === 0) process.stderr.write(`${JSON.stringify({ phase: 'score', done: i + 1, of: items.length })}\n`);
   }
   const quality = prmQuality(scored, aggregation);
-  console.log(JSON.stringify({ policy: values.policy, prm: values.prm, split: values.split, temperature: Number(values.temperature), seed: Number(values.seed), ...quality }));
+  console.log(JSON.stringify({ policy: values.policy, prm: values.prm, split: values.split, temperature, seed, ...quality }));
 } finally {
   await scorer.close();
 }

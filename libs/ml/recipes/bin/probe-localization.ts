@@ -16,6 +16,7 @@ import { COLOURS, DIGITS, GRID, SHAPES, buildWorldTokenizer, createTokenizer, re
 import type { WorldObject } from '@mstar/world';
 import { evaluate, pretrainVision, sftExamples, warmup } from '../src/index.js';
 import type { EvalItem } from '../src/index.js';
+import { numberArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,13 +27,15 @@ const { values } = parseArgs({
     'vision-pretraining-steps': { type: 'string', default: '0' },
   },
 });
+const seed = numberArg('seed', values.seed, { integer: true });
+const examples = numberArg('examples', values.examples, { integer: true, min: 1 });
+const lr = numberArg('lr', values.lr, { min: 0 });
+const visionSteps = numberArg('vision-pretraining-steps', values['vision-pretraining-steps'], { integer: true, min: 0 });
+const fixedCell = values.cell === undefined ? undefined : numberArg('cell', values.cell, { integer: true, min: 0 });
+if (fixedCell !== undefined && fixedCell >= GRID * GRID) throw new Error(`--cell must be an integer cell index 0..${GRID * GRID - 1} (row-major), got ${values.cell}`);
 const config = REFERENCE_CONFIG;
 const tokenizer = createTokenizer(buildWorldTokenizer());
-const rng = createRng(Number(values.seed));
-const fixedCell = values.cell === undefined ? undefined : Number(values.cell);
-if (fixedCell !== undefined && !(Number.isInteger(fixedCell) && fixedCell >= 0 && fixedCell < GRID * GRID)) {
-  throw new Error(`--cell must be an integer cell index 0..${GRID * GRID - 1} (row-major), got ${values.cell}`);
-}
+const rng = createRng(seed);
 
 function item(id: string): EvalItem {
   const cell = fixedCell ?? rng.int(GRID * GRID);
@@ -43,19 +46,17 @@ function item(id: string): EvalItem {
   return { id, family: 'name-the-object', question: 'what is there?', image: renderScene({ objects: [object] }, 'plain'), answer: name, response: `# Answer\n\n${name}` };
 }
 
-const train = Array.from({ length: Number(values.examples) }, (_, i) => item(`train-${i}`));
+const train = Array.from({ length: examples }, (_, i) => item(`train-${i}`));
 const heldOut = Array.from({ length: 200 }, (_, i) => item(`test-${i}`));
-const visionSteps = Number(values['vision-pretraining-steps']);
-if (!(Number.isInteger(visionSteps) && visionSteps >= 0)) throw new Error(`--vision-pretraining-steps must be an integer >= 0, got ${values['vision-pretraining-steps']}`);
-const vision = visionSteps > 0 ? await pretrainVision({ config, steps: visionSteps, seed: Number(values.seed), initialWeights: initWeights(config, 'policy', Number(values.seed)) }) : undefined;
+const vision = visionSteps > 0 ? await pretrainVision({ config, steps: visionSteps, seed, initialWeights: initWeights(config, 'policy', seed) }) : undefined;
 const trained = await warmup({
   config,
   ...(vision !== undefined ? { initialWeights: vision.weights } : {}),
   examples: sftExamples(train, tokenizer, config),
   epochs: 1,
   batchSize: 16,
-  lr: Number(values.lr),
-  seed: Number(values.seed),
+  lr,
+  seed,
   onProgress: (e) => {
     if (e.step % 25 === 0) process.stderr.write(`${JSON.stringify({ step: e.step, of: e.totalSteps, loss: +e.loss.toFixed(4) })}\n`);
   },

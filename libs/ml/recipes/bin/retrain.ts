@@ -19,7 +19,7 @@ import { fsCheckpointIO, loadCheckpoint, type ModelWeights } from '@mstar/models
 import { deriveSeed } from '@mstar/metrics';
 import { createTokenizer, generateSplit } from '@mstar/world';
 import { decodeDatasetRecords, evaluate, itemFromProblem, retrainSpread, sftExamples } from '../src/index.js';
-import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg, numberListArg } from './args.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,51 +43,49 @@ if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v
 if (values.dataset === undefined) throw new Error('--dataset FILE (the run datasets folder iteration-<i>.jsonl) is required');
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
-const orders = values.orders.split(',').map((s) => {
-  // Number('') is 0: an empty entry (`--orders 1,,2`) would train seed 0 unasked. A seed past 2^53
-  // would pass the pattern and fail in the RNG only after the checkpoint loads.
-  const seed = Number(s);
-  if (!/^\s*-?\d+\s*$/.test(s) || !Number.isSafeInteger(seed)) throw new Error(`--orders takes comma-separated integer seeds, got ${values.orders}`);
-  return { order: s.trim(), seed };
-});
-if (values['run-seed'] !== undefined) {
-  const [runSeed, iteration] = [Number(values['run-seed']), Number(values.iteration)];
-  if (!Number.isSafeInteger(runSeed) || !Number.isSafeInteger(iteration) || iteration < 1) {
-    throw new Error(`--run-seed must be an integer and --iteration an integer >= 1, got ${values['run-seed']} and ${values.iteration}`);
-  }
+const orders = numberListArg('orders', values.orders, { integer: true }).map((seed) => ({ order: String(seed), seed }));
+if (values['run-seed'] !== undefined && values.iteration !== undefined) {
+  const runSeed = numberArg('run-seed', values['run-seed'], { integer: true });
+  const iteration = numberArg('iteration', values.iteration, { integer: true, min: 1 });
   // The trainer's data-order seed for iteration i (services/trainer stages.ts trainIteration).
   orders.unshift({ order: 'run', seed: deriveSeed(runSeed, 'train', iteration) });
 }
+const epochs = numberArg('epochs', values.epochs, { integer: true, min: 1 });
+const batchSize = numberArg('batch-size', values['batch-size'], { integer: true, min: 1 });
+const freshLr = values['fresh-lr'] === undefined ? undefined : numberArg('fresh-lr', values['fresh-lr'], { min: 0 });
+const poolSize = numberArg('pool-size', values['pool-size'], { integer: true, min: 1 });
+const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
+const size = numberArg('size', values.size, { integer: true, min: 1 });
+const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
 const answers = answerStyleArg(values['answer-style']);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
-const freshLr = values['fresh-lr'] === undefined ? undefined : Number(values['fresh-lr']);
 const tokenizer = createTokenizer(checkpoint.tokenizer);
-const pool = new Map(generateSplit('train', { seed: Number(values['world-seed']), size: Number(values['pool-size']), answers }).map((p) => [p.id, p]));
+const pool = new Map(generateSplit('train', { seed: worldSeed, size: poolSize, answers }).map((p) => [p.id, p]));
 const records = decodeDatasetRecords(await readFile(resolve(cwd, values.dataset)), values.dataset);
 const items = records.map((record, i) => {
   const problem = pool.get(record.promptId);
   if (problem === undefined) throw new Error(`${values.dataset}:${i + 1}: prompt_id ${record.promptId} is not in the pool (--pool-size, --world-seed)`);
   return { ...itemFromProblem(problem), response: record.response };
 });
-const measured = generateSplit(values.split, { seed: Number(values['world-seed']), size: Number(values.size), answers }).map((p) => itemFromProblem(p));
+const measured = generateSplit(values.split, { seed: worldSeed, size, answers }).map((p) => itemFromProblem(p));
 
 /** Greedy accuracy (%) of `weights` on the measured split. */
 async function greedy(weights: ModelWeights): Promise<number> {
-  const result = await evaluate({ policy: { config: checkpoint.config, weights }, items: measured, tokenizer, temperature: [], maxNewTokens: Number(values['max-new-tokens']) });
+  const result = await evaluate({ policy: { config: checkpoint.config, weights }, items: measured, tokenizer, temperature: [], maxNewTokens });
   return 100 * result.greedyAccuracy!;
 }
 
-console.error(`${records.length} examples, ${values.epochs} epochs at batch ${values['batch-size']}, greedy on ${values.split} (${measured.length} prompts)`);
+console.error(`${records.length} examples, ${epochs} epochs at batch ${batchSize}, greedy on ${values.split} (${measured.length} prompts)`);
 const spread = await retrainSpread({
   config: checkpoint.config,
   weights: checkpoint.weights,
   ...(checkpoint.optimizerState !== undefined ? { optimizerState: checkpoint.optimizerState } : {}),
   ...(freshLr !== undefined ? { freshLr } : {}),
   examples: sftExamples(items, tokenizer, checkpoint.config),
-  epochs: Number(values.epochs),
-  batchSize: Number(values['batch-size']),
+  epochs,
+  batchSize,
   orders,
   measure: greedy,
   onOrder: (r) =>

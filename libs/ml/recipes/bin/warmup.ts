@@ -19,7 +19,7 @@ import type { ModelConfig } from '@mstar/models';
 import { COT_STYLES, IN_DOMAIN_FAMILIES, buildWorldTokenizer, createTokenizer, generateSplit, isCotStyle } from '@mstar/world';
 import type { Problem, SplitName } from '@mstar/world';
 import { evaluate, itemFromProblem, pretrainVision, sftExamples, warmup } from '../src/index.js';
-import { ANSWER_STYLE_OPTION, answerStyleArg } from './args.js';
+import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg } from './args.js';
 import type { EvalProgress, EvaluationResult } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -48,25 +48,33 @@ const { values } = parseArgs({
     ...ANSWER_STYLE_OPTION,
   },
 });
-const num = (name: keyof typeof values): number => {
-  const n = Number(values[name]);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${String(values[name])}`);
-  return n;
+const seed = numberArg('seed', values.seed, { integer: true });
+const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
+const examples = numberArg('examples', values.examples, { integer: true, min: 1 });
+const epochs = numberArg('epochs', values.epochs, { integer: true, min: 1 });
+const batch = numberArg('batch', values.batch, { integer: true, min: 1 });
+const lr = numberArg('lr', values.lr, { min: 0 });
+const validationSize = numberArg('validation-size', values['validation-size'], { integer: true, min: 1 });
+const testSize = numberArg('test-size', values['test-size'], { integer: true, min: 1 });
+const visionSteps = numberArg('vision-pretraining-steps', values['vision-pretraining-steps'], { integer: true, min: 0 });
+const evalOptions = {
+  k: numberArg('k', values.k, { integer: true, min: 1 }),
+  temperature: numberArg('temperature', values.temperature, { min: 0 }),
+  maxNewTokens: numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 }),
+  seed,
 };
 const preset = values.config === 'tiny' ? TINY_CONFIG : REFERENCE_CONFIG;
-const hidden = values['text-hidden'] === undefined ? preset.text.hiddenSize : num('text-hidden');
+const hidden = values['text-hidden'] === undefined ? preset.text.hiddenSize : numberArg('text-hidden', values['text-hidden'], { integer: true, min: 1 });
 const config: ModelConfig = {
   ...preset,
   text: {
     ...preset.text,
     hiddenSize: hidden,
-    layers: values['text-layers'] === undefined ? preset.text.layers : num('text-layers'),
+    layers: values['text-layers'] === undefined ? preset.text.layers : numberArg('text-layers', values['text-layers'], { integer: true, min: 1 }),
     intermediateSize: Math.round((preset.text.intermediateSize * hidden) / preset.text.hiddenSize),
   },
 };
 validateConfig(config);
-const seed = num('seed');
-const worldSeed = num('world-seed');
 const blankImages = values['blank-images'];
 const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out);
 const log = (fields: Record<string, unknown>): void => {
@@ -91,12 +99,10 @@ const problems = (split: SplitName, size: number): Problem[] => {
     if (chosen.length >= size) return chosen.slice(0, size);
   }
 };
-const train = problems('train', num('examples')).map((p) => itemFromProblem(p, itemOptions));
-const validation = problems('validation', num('validation-size')).map((p) => itemFromProblem(p, itemOptions));
+const train = problems('train', examples).map((p) => itemFromProblem(p, itemOptions));
+const validation = problems('validation', validationSize).map((p) => itemFromProblem(p, itemOptions));
 
 const t0 = performance.now();
-const visionSteps = num('vision-pretraining-steps');
-if (!(Number.isInteger(visionSteps) && visionSteps >= 0)) throw new Error(`--vision-pretraining-steps must be an integer >= 0, got ${visionSteps}`);
 const vision =
   visionSteps > 0
     ? await pretrainVision({
@@ -113,9 +119,9 @@ const trained = await warmup({
   config,
   ...(vision !== undefined ? { initialWeights: vision.weights } : {}),
   examples: sftExamples(train, tokenizer, config),
-  epochs: num('epochs'),
-  batchSize: num('batch'),
-  lr: num('lr'),
+  epochs,
+  batchSize: batch,
+  lr,
   schedule: values.schedule === 'constant' ? 'constant' : 'cosine',
   seed,
   onProgress: (e) => {
@@ -134,9 +140,9 @@ const settings = {
   textLayers: config.text.layers,
   parameters: paramCount(config, 'policy'),
   examples: train.length,
-  epochs: num('epochs'),
-  batch: num('batch'),
-  lr: num('lr'),
+  epochs,
+  batch,
+  lr,
   schedule: values.schedule,
   seed,
   worldSeed,
@@ -155,7 +161,6 @@ await saveCheckpoint(fsCheckpointIO(join(out, 'checkpoint')), {
   metadata: { recipe: 'warmup', settings: JSON.stringify(settings) },
 });
 
-const evalOptions = { k: num('k'), temperature: num('temperature'), maxNewTokens: num('max-new-tokens'), seed };
 const progress = (split: string) => (e: EvalProgress) => {
   log({ phase: `eval-${split}`, pass: e.phase, done: e.done, of: e.total, tokensPerSecond: Math.round(e.generatedTokens / (e.elapsedMs / 1000)), etaS: Math.round(e.etaMs / 1000) });
 };
@@ -174,7 +179,7 @@ const validationResult = await evaluate({ policy, items: validation, tokenizer, 
 log({ phase: 'validation', greedyAccuracy: validationResult.greedyAccuracy, passAtK: validationResult.passAtK });
 let testResult: EvaluationResult | undefined;
 if (!values['skip-test']) {
-  const test = problems('test', num('test-size')).map((p) => itemFromProblem(p, itemOptions));
+  const test = problems('test', testSize).map((p) => itemFromProblem(p, itemOptions));
   testResult = await evaluate({ policy, items: test, tokenizer, ...evalOptions, onProgress: progress('test') });
 }
 const results = {
