@@ -7,6 +7,7 @@
  * without tuning on the test set.
  * Run from the root: npm run retrain -- --checkpoint runs/<out>/artifacts/runs/<run id>/checkpoints/policy/v0
  * --dataset runs/<out>/artifacts/runs/<run id>/datasets/iteration-1.jsonl [--orders 1,2,3]
+ * (or, instead of --dataset, --gold-prompts FROM-TO [--cot plain|tally]: the gold chains of those pool prompts)
  * [--run-seed S --iteration I] (adds the run's own order, deriveSeed(S, 'train', I))
  * [--epochs 2] [--batch-size 16] [--fresh-lr X] (a fresh AdamW at constant lr X instead of the saved one)
  * [--pool-size 4096] [--world-seed 1] [--answer-style short|worked] [--split validation|test] [--size 500] [--max-new-tokens 256]
@@ -17,7 +18,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fsCheckpointIO, loadCheckpoint, type ModelWeights } from '@mstar/models';
 import { deriveSeed } from '@mstar/metrics';
-import { createTokenizer, generateSplit } from '@mstar/world';
+import { COT_STYLES, createTokenizer, generateSplit, isCotStyle } from '@mstar/world';
 import { decodeDatasetRecords, evaluate, itemFromProblem, retrainSpread, sftExamples } from '../src/index.js';
 import { ANSWER_STYLE_OPTION, answerStyleArg, numberArg, numberListArg } from './args.js';
 
@@ -25,6 +26,8 @@ const { values } = parseArgs({
   options: {
     checkpoint: { type: 'string' },
     dataset: { type: 'string' },
+    'gold-prompts': { type: 'string' },
+    cot: { type: 'string', default: 'plain' },
     orders: { type: 'string', default: '1,2,3' },
     'run-seed': { type: 'string' },
     iteration: { type: 'string' },
@@ -40,7 +43,11 @@ const { values } = parseArgs({
   },
 });
 if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v(i-1) of a run) is required');
-if (values.dataset === undefined) throw new Error('--dataset FILE (the run datasets folder iteration-<i>.jsonl) is required');
+if ((values.dataset === undefined) === (values['gold-prompts'] === undefined)) {
+  throw new Error('give either --dataset FILE (the run datasets folder iteration-<i>.jsonl) or --gold-prompts FROM-TO (pool prompts whose gold chains to train on)');
+}
+if (!isCotStyle(values.cot)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${values.cot}`);
+const cot = values.cot;
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
 const orders = numberListArg('orders', values.orders, { integer: true }).map((seed) => ({ order: String(seed), seed }));
@@ -57,18 +64,28 @@ const poolSize = numberArg('pool-size', values['pool-size'], { integer: true, mi
 const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
 const size = numberArg('size', values.size, { integer: true, min: 1 });
 const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
+const goldRange = values['gold-prompts'] === undefined ? undefined : numberListArg('gold-prompts', values['gold-prompts'].replace('-', ','), { integer: true, min: 0 });
+if (goldRange !== undefined && (goldRange.length !== 2 || goldRange[0]! > goldRange[1]! || goldRange[1]! >= poolSize)) {
+  throw new Error(`--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (${poolSize}), got ${values['gold-prompts']}`);
+}
 const answers = answerStyleArg(values['answer-style']);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 
 const checkpoint = await loadCheckpoint(fsCheckpointIO(resolve(cwd, values.checkpoint)), { kind: 'policy' });
 const tokenizer = createTokenizer(checkpoint.tokenizer);
-const pool = new Map(generateSplit('train', { seed: worldSeed, size: poolSize, answers }).map((p) => [p.id, p]));
-const records = decodeDatasetRecords(await readFile(resolve(cwd, values.dataset)), values.dataset);
-const items = records.map((record, i) => {
-  const problem = pool.get(record.promptId);
-  if (problem === undefined) throw new Error(`${values.dataset}:${i + 1}: prompt_id ${record.promptId} is not in the pool (--pool-size, --world-seed)`);
-  return { ...itemFromProblem(problem), response: record.response };
-});
+const pool = generateSplit('train', { seed: worldSeed, size: poolSize, answers });
+/** What to train on: a run's kept responses, or the gold chains of a range of pool prompts (what a loop that kept the gold chain of every prompt it sampled would train on). */
+async function trainingItems() {
+  if (goldRange !== undefined) return pool.slice(goldRange[0], goldRange[1]! + 1).map((problem) => itemFromProblem(problem, { cot }));
+  const byId = new Map(pool.map((p) => [p.id, p]));
+  const records = decodeDatasetRecords(await readFile(resolve(cwd, values.dataset!)), values.dataset);
+  return records.map((record, i) => {
+    const problem = byId.get(record.promptId);
+    if (problem === undefined) throw new Error(`${values.dataset}:${i + 1}: prompt_id ${record.promptId} is not in the pool (--pool-size, --world-seed)`);
+    return { ...itemFromProblem(problem), response: record.response };
+  });
+}
+const items = await trainingItems();
 const measured = generateSplit(values.split, { seed: worldSeed, size, answers }).map((p) => itemFromProblem(p));
 
 /** Greedy accuracy (%) of `weights` on the measured split. */
@@ -77,7 +94,7 @@ async function greedy(weights: ModelWeights): Promise<number> {
   return 100 * result.greedyAccuracy!;
 }
 
-console.error(`${records.length} examples, ${epochs} epochs at batch ${batchSize}, greedy on ${values.split} (${measured.length} prompts)`);
+console.error(`${items.length} examples${goldRange === undefined ? '' : ` (gold chains of pool prompts ${goldRange[0]}-${goldRange[1]})`}, ${epochs} epochs at batch ${batchSize}, greedy on ${values.split} (${measured.length} prompts)`);
 const spread = await retrainSpread({
   config: checkpoint.config,
   weights: checkpoint.weights,
@@ -94,4 +111,4 @@ const spread = await retrainSpread({
         `weights moved ${(100 * r.relativeWeightChange).toFixed(3)}%) -> ${r.accuracy.toFixed(1)}% (${r.change >= 0 ? '+' : ''}${r.change.toFixed(1)})`,
     ),
 });
-console.log(JSON.stringify({ checkpoint: values.checkpoint, dataset: values.dataset, examples: records.length, freshLr: freshLr ?? null, split: values.split, size: measured.length, ...spread }));
+console.log(JSON.stringify({ checkpoint: values.checkpoint, dataset: values.dataset ?? null, goldPrompts: values['gold-prompts'] ?? null, cot, examples: items.length, freshLr: freshLr ?? null, split: values.split, size: measured.length, ...spread }));

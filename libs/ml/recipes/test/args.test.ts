@@ -48,5 +48,11 @@ describe('the recipe bins', () => {
     const retrainRun = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--dataset', 'no-such.jsonl', '--orders', '1,,2']);
     expect(retrainRun.status).not.toBe(0);
     expect(retrainRun.stderr).toContain('--orders takes comma-separated integers, got "1,,2"');
-  }, 60_000);
+    const both = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--dataset', 'no-such.jsonl', '--gold-prompts', '0-9']);
+    expect(both.stderr).toContain('give either --dataset FILE');
+    const backwards = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', '9-0', '--pool-size', '100']);
+    expect(backwards.stderr).toContain('--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (100), got 9-0');
+    const pastPool = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', '0-100', '--pool-size', '100']);
+    expect(pastPool.stderr).toContain('got 0-100');
+  }, 180_000); // five processes, each starting tsx: a few seconds alone, far more on a loaded 2-core machine
 });
