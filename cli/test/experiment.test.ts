@@ -182,7 +182,7 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times; specs/tally-worked-few-gold.yaml is m-star-greedy-first-fresh\'s gold bound', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
     const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
@@ -231,6 +231,14 @@ describe('experiment definitions', () => {
     expect([moreSamples.samplesPerPrompt, moreSamples.temperature.evalSamplesPerPrompt]).toEqual([16, fromFresh.temperature.evalSamplesPerPrompt]);
     expect({ ...moreSamples, name: fromFresh.name, samplesPerPrompt: fromFresh.samplesPerPrompt }).toEqual(fromFresh);
     expect(few.rows).toHaveLength(13);
+    // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
+    // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
+    const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));
+    const sampled = [1, 2, 3].flatMap((i) => poolSlice(fromFresh, i).indices);
+    expect([Math.min(...sampled), new Set(sampled).size]).toEqual([spec.warmup.examples, 3072]);
+    expect(gold.warmup).toEqual({ ...spec.warmup, examples: Math.max(...sampled) + 1, epochs: 6 });
+    expect([Math.ceil(gold.warmup.examples / gold.warmup.batchSize) * gold.warmup.epochs, (spec.warmup.examples / spec.warmup.batchSize) * spec.warmup.epochs]).toEqual([1602, 1650]);
+    expect([gold.world, gold.seed, Math.min(...poolSlice(gold, 1).indices)]).toEqual([{ ...spec.world, poolSize: 4496 }, spec.seed, gold.warmup.examples]);
   });
 });
 
