@@ -64,10 +64,16 @@ const poolSize = numberArg('pool-size', values['pool-size'], { integer: true, mi
 const worldSeed = numberArg('world-seed', values['world-seed'], { integer: true });
 const size = numberArg('size', values.size, { integer: true, min: 1 });
 const maxNewTokens = numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 });
-const goldRange = values['gold-prompts'] === undefined ? undefined : numberListArg('gold-prompts', values['gold-prompts'].replace('-', ','), { integer: true, min: 0 });
-if (goldRange !== undefined && (goldRange.length !== 2 || goldRange[0]! > goldRange[1]! || goldRange[1]! >= poolSize)) {
-  throw new Error(`--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (${poolSize}), got ${values['gold-prompts']}`);
+/** `--gold-prompts FROM-TO`: pool indices, both included. */
+function goldRangeArg(value: string): [number, number] {
+  const match = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(value);
+  const [from, to] = match === null ? [NaN, NaN] : [Number(match[1]), Number(match[2])];
+  if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from <= to && to < poolSize)) {
+    throw new Error(`--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (${poolSize}), got ${value}`);
+  }
+  return [from, to];
 }
+const goldRange = values['gold-prompts'] === undefined ? undefined : goldRangeArg(values['gold-prompts']);
 const answers = answerStyleArg(values['answer-style']);
 const cwd = process.env.INIT_CWD ?? process.cwd();
 
@@ -76,7 +82,7 @@ const tokenizer = createTokenizer(checkpoint.tokenizer);
 const pool = generateSplit('train', { seed: worldSeed, size: poolSize, answers });
 /** What to train on: a run's kept responses, or the gold chains of a range of pool prompts (what a loop that kept the gold chain of every prompt it sampled would train on). */
 async function trainingItems() {
-  if (goldRange !== undefined) return pool.slice(goldRange[0], goldRange[1]! + 1).map((problem) => itemFromProblem(problem, { cot }));
+  if (goldRange !== undefined) return pool.slice(goldRange[0], goldRange[1] + 1).map((problem) => itemFromProblem(problem, { cot }));
   const byId = new Map(pool.map((p) => [p.id, p]));
   const records = decodeDatasetRecords(await readFile(resolve(cwd, values.dataset!)), values.dataset);
   return records.map((record, i) => {
@@ -111,4 +117,4 @@ const spread = await retrainSpread({
         `weights moved ${(100 * r.relativeWeightChange).toFixed(3)}%) -> ${r.accuracy.toFixed(1)}% (${r.change >= 0 ? '+' : ''}${r.change.toFixed(1)})`,
     ),
 });
-console.log(JSON.stringify({ checkpoint: values.checkpoint, dataset: values.dataset ?? null, goldPrompts: values['gold-prompts'] ?? null, cot, examples: items.length, freshLr: freshLr ?? null, split: values.split, size: measured.length, ...spread }));
+console.log(JSON.stringify({ checkpoint: values.checkpoint, dataset: values.dataset ?? null, goldPrompts: values['gold-prompts'] ?? null, ...(goldRange !== undefined ? { cot } : {}), examples: items.length, freshLr: freshLr ?? null, split: values.split, size: measured.length, ...spread }));
