@@ -63,6 +63,10 @@ const evalOptions = {
   maxNewTokens: numberArg('max-new-tokens', values['max-new-tokens'], { integer: true, min: 1 }),
   seed,
 };
+// A misspelt preset or schedule would otherwise train the default one and record the misspelling.
+if (values.config !== 'reference' && values.config !== 'tiny') throw new Error(`--config must be reference or tiny, got ${values.config}`);
+const schedule = values.schedule;
+if (schedule !== 'cosine' && schedule !== 'constant') throw new Error(`--schedule must be cosine or constant, got ${schedule}`);
 const preset = values.config === 'tiny' ? TINY_CONFIG : REFERENCE_CONFIG;
 const hidden = values['text-hidden'] === undefined ? preset.text.hiddenSize : numberArg('text-hidden', values['text-hidden'], { integer: true, min: 1 });
 const config: ModelConfig = {
@@ -122,7 +126,7 @@ const trained = await warmup({
   epochs,
   batchSize: batch,
   lr,
-  schedule: values.schedule === 'constant' ? 'constant' : 'cosine',
+  schedule,
   seed,
   onProgress: (e) => {
     if (e.step % 10 === 0 || e.step === e.totalSteps) {
@@ -143,7 +147,7 @@ const settings = {
   epochs,
   batch,
   lr,
-  schedule: values.schedule,
+  schedule,
   seed,
   worldSeed,
   blankImages,

@@ -52,9 +52,11 @@ describe('the recipe bins', () => {
     expect(both.stderr).toContain('give either --dataset FILE');
     const backwards = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', '9-0', '--pool-size', '100']);
     expect(backwards.stderr).toContain('--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (100), got 9-0');
+    const warmupRun = run('warmup', ['--schedule', 'cosin', '--out', 'never-written']);
+    expect(warmupRun.stderr).toContain('--schedule must be cosine or constant, got cosin');
     for (const range of ['0-100', '5', 'a-b']) {
       const wrong = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', range, '--pool-size', '100']);
       expect(wrong.stderr).toContain(`--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (100), got ${range}`);
     }
-  }, 300_000); // seven processes, each starting tsx: a few seconds alone, far more on a loaded 2-core machine
+  }, 300_000); // eight processes, each starting tsx: a few seconds alone, far more on a loaded 2-core machine
 });
