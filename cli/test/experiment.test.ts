@@ -75,11 +75,36 @@ describe('experiment definitions', () => {
     expect(a.specFor(3).world?.worldSeed).toBe(1);
   });
 
+  it('resolve a row that extends an earlier one as that row\'s spec + its own overrides', async () => {
+    const exp = await parse(`${TWO_ROWS}  - name: c
+    extends: b
+    overrides:
+      temperature: { static_temperature: 0.6 }
+      top_p: 0.9
+`);
+    const [, , b, c] = exp.rows;
+    if (b?.kind !== 'run' || c?.kind !== 'run') throw new Error('rows b and c run');
+    expect(c.base).toBe(b.base);
+    const spec = c.specFor(4);
+    // b's overrides hold, c's apply over them, and the rest is the base's.
+    expect([spec.intervalFraction, spec.temperature.mode, spec.temperature.staticTemperature, spec.topP]).toEqual([0.5, runV1.TemperatureMode.STATIC, 0.6, 0.9]);
+    expect(spec.temperature.grid.grid).toEqual(b.specFor(4).temperature.grid.grid);
+    expect({ ...spec, name: 'exp-b', topP: b.specFor(4).topP, temperature: b.specFor(4).temperature }).toEqual(b.specFor(4));
+    // A later row names what it extends; a row extends only an earlier run row, and takes its base.
+    const later = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    extends: b\n  - name: b\n'));
+    expect([later.field, later.message]).toEqual(['rows[0].extends', 'exp.yaml: rows[0].extends: "b" is not an earlier row that runs (rows so far: none)']);
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: w\n    warmup_of: a\n  - name: a\n    extends: w\n'))).field).toBe('rows[1].extends');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    extends: a\n    base: default.yaml\n'))).field).toBe('rows[1].base');
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: w\n    warmup_of: a\n    extends: a\n  - name: a\n'))).field).toBe('rows[0].warmup_of');
+    // An override the extended row's spec cannot take is named under the row that gives it.
+    expect((await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n  - name: b\n    extends: a\n    overrides: { top_p: 2 }\n'))).field).toBe('rows[1].overrides.top_p');
+  });
+
   it('reject unknown keys, naming them', async () => {
     expect((await rejection(parse('base: tiny.yaml\nrowz: []\n'))).field).toBe('rowz');
     const row = await rejection(parse('base: tiny.yaml\nrows:\n  - name: a\n    overide: { top_p: 1 }\n'));
     expect(row.field).toBe('rows[0].overide');
-    expect(row.message).toContain('known: name, description, base, overrides, warmup_of');
+    expect(row.message).toContain('known: name, description, base, extends, overrides, warmup_of');
   });
 
   it('reject bad overrides with the run-spec field that is wrong', async () => {
@@ -182,11 +207,11 @@ describe('experiment definitions', () => {
     expect({ ...carry, name: 'x', optimizer: { ...carry.optimizer, continueWarmup: false } }).toEqual({ ...specOf('m-star'), name: 'x' });
   });
 
-  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times; specs/tally-worked-few-gold.yaml is m-star-greedy-first-fresh\'s gold bound', async () => {
+  it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times, m-star-greedy-first-fresh-4ep in training 4 epochs an iteration; specs/tally-worked-few-gold.yaml is m-star-greedy-first-fresh\'s gold bound', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen, fourEpochs] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run' || fourEpochs?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -230,7 +255,10 @@ describe('experiment definitions', () => {
     const moreSamples = sixteen.specFor(2);
     expect([moreSamples.samplesPerPrompt, moreSamples.temperature.evalSamplesPerPrompt]).toEqual([16, fromFresh.temperature.evalSamplesPerPrompt]);
     expect({ ...moreSamples, name: fromFresh.name, samplesPerPrompt: fromFresh.samplesPerPrompt }).toEqual(fromFresh);
-    expect(few.rows).toHaveLength(13);
+    const trainedLonger = fourEpochs.specFor(2);
+    expect([trainedLonger.optimizer.epochsPerIteration, fromFresh.optimizer.epochsPerIteration]).toEqual([4, 2]);
+    expect({ ...trainedLonger, name: fromFresh.name, optimizer: fromFresh.optimizer }).toEqual(fromFresh);
+    expect(few.rows).toHaveLength(14);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
     const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));

@@ -7,8 +7,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 /*
  * An experiment file (experiments/<name>.yaml) names a set of rows; each row is a run spec (a base
- * spec file plus overrides in the run-spec format) run once per seed. Everything is resolved and
- * validated when the file is loaded, so a typo in the last row fails in a second, not after hours.
+ * spec file plus overrides in the run-spec format) run once per seed. A row may instead extend an
+ * earlier row (`extends: <row>`): its overrides then apply over that row's spec, so a variant
+ * names only what it changes. Everything is resolved and validated when the file is loaded, so a
+ * typo in the last row fails in a second, not after hours.
  */
 
 /** A row that runs: one run per seed of `specFor(seed)`. */
@@ -49,7 +51,7 @@ export interface Experiment {
 export const DEFAULT_SEEDS: readonly number[] = [1, 2, 3];
 
 const EXPERIMENT_KEYS = ['description', 'base', 'seeds', 'rows'] as const;
-const ROW_KEYS = ['name', 'description', 'base', 'overrides', 'warmup_of'] as const;
+const ROW_KEYS = ['name', 'description', 'base', 'extends', 'overrides', 'warmup_of'] as const;
 /** Settings the experiment owns: the seed comes from `--seeds`, the name from the row. */
 const OWNED_SETTINGS = ['seed', 'name'] as const;
 /** Row names become folder names and part of run ids. */
@@ -123,6 +125,8 @@ export async function parseExperiment(text: string, options: { name: string; sou
   };
 
   const rows: ExperimentRow[] = [];
+  /** Each run row's settings before the seed and name: what a row that extends it starts from. */
+  const settings = new Map<string, { base: string; merged: Json }>();
   for (const [i, rowRaw] of rowsRaw.entries()) {
     const at = `rows[${i}]`;
     if (!isMapping(rowRaw)) fail(source, at, 'must be a mapping with a name');
@@ -134,21 +138,33 @@ export async function parseExperiment(text: string, options: { name: string; sou
     const rowDescription = optionalString(rowRaw['description'], source, `${at}.description`);
     const warmupOf = rowRaw['warmup_of'];
     if (warmupOf !== undefined) {
-      if (rowRaw['base'] !== undefined || rowRaw['overrides'] !== undefined) fail(source, `${at}.warmup_of`, 'a warm-up row runs nothing: no base or overrides');
+      if (rowRaw['base'] !== undefined || rowRaw['extends'] !== undefined || rowRaw['overrides'] !== undefined) fail(source, `${at}.warmup_of`, 'a warm-up row runs nothing: no base, extends or overrides');
       if (typeof warmupOf !== 'string') fail(source, `${at}.warmup_of`, 'must name a row');
       rows.push({ kind: 'warmup', name: rowName, description: rowDescription, of: warmupOf });
       continue;
     }
-    const basePath = optionalString(rowRaw['base'], source, `${at}.base`) || defaultBase;
-    if (basePath === '') fail(source, `${at}.base`, 'is required (here or at the top level)');
-    const base = resolve(options.dir, basePath);
     const overrides = rowRaw['overrides'] ?? {};
     if (!isMapping(overrides)) fail(source, `${at}.overrides`, 'must be a mapping of run-spec settings');
     const given = snakeKeys(overrides) as Record<string, Json>;
     for (const owned of OWNED_SETTINGS) {
       if (given[owned] !== undefined) fail(source, `${at}.overrides.${owned}`, 'is set by the experiment (the seed by --seeds, the name by the row)');
     }
-    const merged = merge(await baseSpec(base, rowRaw['base'] === undefined ? 'base' : `${at}.base`), given);
+    const extended = optionalString(rowRaw['extends'], source, `${at}.extends`);
+    let from: { base: string; merged: Json };
+    if (extended !== '') {
+      if (rowRaw['base'] !== undefined) fail(source, `${at}.base`, `a row that extends another takes its base (${extended}'s)`);
+      const parent = settings.get(extended);
+      if (parent === undefined) fail(source, `${at}.extends`, `${JSON.stringify(extended)} is not an earlier row that runs (rows so far: ${[...settings.keys()].join(', ') || 'none'})`);
+      from = parent;
+    } else {
+      const basePath = optionalString(rowRaw['base'], source, `${at}.base`) || defaultBase;
+      if (basePath === '') fail(source, `${at}.base`, 'is required (here or at the top level)');
+      const base = resolve(options.dir, basePath);
+      from = { base, merged: await baseSpec(base, rowRaw['base'] === undefined ? 'base' : `${at}.base`) };
+    }
+    const { base } = from;
+    const merged = merge(from.merged, given);
+    settings.set(rowName, { base, merged });
     const specFor = (seed: number): ResolvedRunSpec => {
       const text = stringifyYaml(merge(merged, { seed, name: `${name}-${rowName}` }));
       try {
