@@ -16,6 +16,14 @@ export interface FollowCheckpointsOptions {
 }
 
 /**
+ * How long a replica's durable outlives the replica. Its name carries the replica id (a pod name
+ * on Kubernetes), so every replaced pod leaves one behind; the stream forgets it after this long
+ * without a consumer. A replica restarted within it resumes where it was; one restarted later
+ * replays the run's checkpoint events, which only loads the newest again.
+ */
+export const FOLLOWER_INACTIVE_THRESHOLD_MS = 60 * 60 * 1000;
+
+/**
  * The CheckpointPublished consumer of an inference replica: loads every checkpoint of `kind` of
  * one run at or above the newest version it holds (a replayed older one would only evict newer
  * versions from the retained set). A failed load throws, so the bus redelivers the event.
@@ -25,6 +33,7 @@ export function followCheckpoints(options: FollowCheckpointsOptions): Promise<Co
   return options.bus.consume<eventsV1.Event>({
     durable: `${options.service}-${options.replicaId.replace(/[^A-Za-z0-9_-]/g, '-')}`,
     subjects: eventSubjectFilter({ runId: options.runId, kind: 'checkpointPublished' }),
+    inactiveThresholdMs: FOLLOWER_INACTIVE_THRESHOLD_MS,
     decode: (data) => eventsV1.Event.decode(data),
     handler: async (event) => {
       if (event.payload?.$case !== 'checkpointPublished') return;

@@ -93,6 +93,10 @@ export function normalizeConsumerOptions<T>(
       field: 'backoffMs',
     });
   }
+  const { inactiveThresholdMs } = opts;
+  if (inactiveThresholdMs !== undefined && !(Number.isInteger(inactiveThresholdMs) && inactiveThresholdMs >= 1)) {
+    throw new InvalidArgumentError(`inactiveThresholdMs must be an integer >= 1, got ${inactiveThresholdMs}`, { field: 'inactiveThresholdMs' });
+  }
   const deadLetterSubject = deadLetterSubjectFor(deadLetterPrefix, opts.durable);
   // A consumer that receives its own dead letters would loop on them forever.
   const looping = filters.find((f) => covers(f, deadLetterSubject));

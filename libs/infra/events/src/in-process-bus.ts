@@ -115,13 +115,14 @@ class InProcessBus implements EventBus {
     if (durable === undefined) {
       durable = new Durable(this, normalized.durable, normalized.filters, start);
       this.durables.set(normalized.durable, durable);
-    } else if (!sameFilters(durable.filters, normalized.filters)) {
-      // As on JetStream: a durable asked for with other filters is a new durable.
+    } else if (durable.expired() || !sameFilters(durable.filters, normalized.filters)) {
+      // As on JetStream: a durable left without a consumer past its inactive threshold is gone,
+      // and one asked for with other filters is a new durable.
       durable.restart(normalized.filters, start);
     }
     const processor = new DeliveryProcessor(normalized, (s, d, o) => this.publish(s, d, o), this.logger);
     const consumer = new InProcessConsumer(durable, processor);
-    durable.attach(consumer);
+    durable.attach(consumer, normalized.inactiveThresholdMs);
     return consumer;
   }
 
@@ -147,6 +148,10 @@ class Durable {
   /** Bumped by restart(), so a delivery begun before it settles nothing after it. */
   private generation = 0;
   private wakeUp: (() => void) | undefined;
+  /** Set by attach(): the threshold of the consumer attached last, as JetStream's durable config keeps it. */
+  private inactiveThresholdMs: number | undefined;
+  /** When the last consumer detached; undefined while one is attached. */
+  private idleSince: number | undefined;
 
   constructor(
     private readonly bus: InProcessBus,
@@ -168,7 +173,14 @@ class Durable {
     this.wake();
   }
 
-  attach(consumer: InProcessConsumer): void {
+  /** True when no consumer has been attached for longer than the last one's inactiveThresholdMs. */
+  expired(): boolean {
+    return this.idleSince !== undefined && this.inactiveThresholdMs !== undefined && Date.now() - this.idleSince >= this.inactiveThresholdMs;
+  }
+
+  attach(consumer: InProcessConsumer, inactiveThresholdMs: number | undefined): void {
+    this.inactiveThresholdMs = inactiveThresholdMs;
+    this.idleSince = undefined;
     this.consumers.push(consumer);
     if (!this.running) {
       this.running = true;
@@ -180,6 +192,7 @@ class Durable {
   detach(consumer: InProcessConsumer): void {
     const i = this.consumers.indexOf(consumer);
     if (i >= 0) this.consumers.splice(i, 1);
+    if (this.consumers.length === 0) this.idleSince = Date.now();
     this.wake();
   }
 

@@ -290,6 +290,8 @@ class JetStreamBus implements EventBus {
       max_deliver: o.maxDeliver + 1,
       // One event in flight per durable: the next is only delivered after this one is settled.
       max_ack_pending: 1,
+      // 0: kept until deleted (an update must also be able to take a threshold away).
+      inactive_threshold: (o.inactiveThresholdMs ?? 0) * NANOS_PER_MS,
       ...filter,
     };
     let existing: ConsumerConfig | undefined;

@@ -69,6 +69,13 @@ export interface ConsumerOptions<T> {
   deliverFrom?: 'all' | 'new';
   /** Called after an event was dead-lettered. */
   onReject?: (rejection: Rejection) => void;
+  /**
+   * Forget the durable (its cursor) once no consumer has been attached to it for this long, as
+   * JetStream's `inactive_threshold` does: for durables named per process (a replica id), which
+   * would otherwise pile up with every restart. A consumer that comes later starts it anew, from
+   * `deliverFrom`. Default: the durable is kept until deleted.
+   */
+  inactiveThresholdMs?: number;
 }
 
 export interface ConsumerStats {

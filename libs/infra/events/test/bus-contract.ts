@@ -410,6 +410,31 @@ export function runBusContract(name: string, factory: BusFactory, timing: Contra
       expect(again.bodies()).toEqual(['b3']);
     });
 
+    it('forgets a durable left without a consumer past its inactive threshold, never one still consumed', async () => {
+      const bus = await newBus();
+      await bus.publish(`${prefix}.a`, json('a1'), { msgId: 'a1' });
+      const first = { idle: recorder(), kept: recorder() };
+      const idle = await consume(bus, jsonConsumer('idle', first.idle.handler, { inactiveThresholdMs: 300 }));
+      const kept = await consume(bus, jsonConsumer('kept', first.kept.handler));
+      await vi.waitFor(() => expect([idle.stats().acked, kept.stats().acked]).toEqual([1, 1]), { timeout: 5000 });
+      // Attached for three thresholds: still the same durable, at its cursor.
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      await bus.publish(`${prefix}.a`, json('a2'), { msgId: 'a2' });
+      await vi.waitFor(() => expect([idle.stats().acked, kept.stats().acked]).toEqual([2, 2]), { timeout: 5000 });
+      await Promise.all([idle.close(), kept.close()]);
+
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await bus.publish(`${prefix}.a`, json('a3'), { msgId: 'a3' });
+      const again = { idle: recorder(), kept: recorder() };
+      const idle2 = await consume(bus, jsonConsumer('idle', again.idle.handler, { inactiveThresholdMs: 300 }));
+      // A threshold given to a durable that has none updates it: it resumes.
+      const kept2 = await consume(bus, jsonConsumer('kept', again.kept.handler, { inactiveThresholdMs: 300 }));
+      await vi.waitFor(() => expect([idle2.stats().acked, kept2.stats().acked]).toEqual([3, 1]), { timeout: 5000 });
+      // The idle durable was gone, so its new consumer starts from the beginning; the kept one resumes.
+      expect(again.idle.bodies()).toEqual(['a1', 'a2', 'a3']);
+      expect(again.kept.bodies()).toEqual(['a3']);
+    });
+
     it('rejects bad subjects, bad durables, self-dead-lettering filters and use after close', async () => {
       const bus = await newBus();
       const data = json(1);
@@ -421,6 +446,7 @@ export function runBusContract(name: string, factory: BusFactory, timing: Contra
       await expect(bus.consume({ ...base, subjects: `${prefix}.>.x` })).rejects.toThrow(/'>' only as the last token/);
       await expect(bus.consume({ ...base, subjects: `${prefix}-dlq.>` })).rejects.toThrow(/matches its own dead-letter subject/);
       await expect(bus.consume({ ...base, maxDeliver: 0 })).rejects.toThrow(/maxDeliver must be an integer >= 1/);
+      await expect(bus.consume({ ...base, inactiveThresholdMs: 0.5 })).rejects.toThrow(/inactiveThresholdMs must be an integer >= 1, got 0.5/);
       await bus.close();
       await expect(bus.publish(`${prefix}.a`, data, { msgId: '1' })).rejects.toThrow(EventBusClosedError);
       await expect(bus.consume(base)).rejects.toThrow(EventBusClosedError);
