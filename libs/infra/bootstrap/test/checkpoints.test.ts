@@ -28,7 +28,7 @@ async function publish(bus: EventBus, runId: string, kind: commonV1.CheckpointKi
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 
-/** A registry that records what it was asked to load, newest first as the real one keeps it. */
+/** A registry that records what it was asked to load and, as the real one, reports the newest version loaded as current. */
 function recordingRegistry() {
   const loads: [ModelRef, string][] = [];
   let newest: Versioned | undefined;
