@@ -27,7 +27,7 @@ const { values } = parseArgs({
     checkpoint: { type: 'string' },
     dataset: { type: 'string' },
     'gold-prompts': { type: 'string' },
-    cot: { type: 'string', default: 'plain' },
+    cot: { type: 'string' },
     orders: { type: 'string', default: '1,2,3' },
     'run-seed': { type: 'string' },
     iteration: { type: 'string' },
@@ -46,8 +46,10 @@ if (values.checkpoint === undefined) throw new Error('--checkpoint DIR (policy v
 if ((values.dataset === undefined) === (values['gold-prompts'] === undefined)) {
   throw new Error('give either --dataset FILE (the run datasets folder iteration-<i>.jsonl) or --gold-prompts FROM-TO (pool prompts whose gold chains to train on)');
 }
-if (!isCotStyle(values.cot)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${values.cot}`);
-const cot = values.cot;
+if (values.cot !== undefined && values['gold-prompts'] === undefined) throw new Error('--cot picks the chain style of --gold-prompts; a --dataset brings its own responses');
+const cotArg = values.cot ?? 'plain';
+if (!isCotStyle(cotArg)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${cotArg}`);
+const cot = cotArg;
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
 const orders = numberListArg('orders', values.orders, { integer: true }).map((seed) => ({ order: String(seed), seed }));

@@ -52,11 +52,13 @@ describe('the recipe bins', () => {
     expect(both.stderr).toContain('give either --dataset FILE');
     const backwards = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', '9-0', '--pool-size', '100']);
     expect(backwards.stderr).toContain('--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (100), got 9-0');
+    const cotWithDataset = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--dataset', 'no-such.jsonl', '--cot', 'tally']);
+    expect(cotWithDataset.stderr).toContain('--cot picks the chain style of --gold-prompts; a --dataset brings its own responses');
     const warmupRun = run('warmup', ['--schedule', 'cosin', '--out', 'never-written']);
     expect(warmupRun.stderr).toContain('--schedule must be cosine or constant, got cosin');
     for (const range of ['0-100', '5', 'a-b']) {
       const wrong = run('retrain', ['--checkpoint', 'no-such-checkpoint', '--gold-prompts', range, '--pool-size', '100']);
       expect(wrong.stderr).toContain(`--gold-prompts takes FROM-TO, pool indices with FROM <= TO < --pool-size (100), got ${range}`);
     }
-  }, 300_000); // eight processes, each starting tsx: a few seconds alone, far more on a loaded 2-core machine
+  }, 300_000); // nine processes, each starting tsx: a few seconds alone, far more on a loaded 2-core machine
 });
