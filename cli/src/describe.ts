@@ -25,7 +25,7 @@ export function describeEvent(event: eventsV1.Event): string {
       const d = p.value.dataset;
       return d === undefined
         ? 'dataset ready'
-        : `dataset ${d.iteration}: ${d.promptsTried} prompts at T=${d.temperature}, ${d.promptsWithCorrect} with a correct sample, ${d.correctSamples}/${d.samplesGenerated} correct, ${d.checkedSamples < d.correctSamples ? `${d.checkedSamples} pass the chain check, ` : ''}${d.promptsSolvedGreedily > 0 ? `${d.promptsSolvedGreedily} prompts already answered greedily, ` : ''}${d.keptSamples} kept (mean PRM ${d.meanPrmScore.toFixed(3)})`;
+        : `dataset ${d.iteration}: ${d.promptsTried} prompts at T=${d.temperature}, ${d.promptsWithCorrect} with a correct sample, ${d.correctSamples}/${d.samplesGenerated} correct, ${d.checkedSamples < d.correctSamples ? `${d.checkedSamples} pass the chain check, ` : ''}${d.promptsSolvedGreedily > 0 ? `${d.promptsSolvedGreedily} prompts already answered greedily, ` : ''}${d.promptsRationalized > 0 ? `${d.promptsRationalized} sampled again with the answer as a hint, ` : ''}${d.keptSamples} kept (mean PRM ${d.meanPrmScore.toFixed(3)})`;
     }
     case 'iterationEvaluated': {
       const s = p.value.stats;

@@ -40,6 +40,7 @@ describe('event lines', () => {
     expect(describeEvent(ready(dataset))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 400 kept (mean PRM 0.610)');
     expect(describeEvent(ready({ ...dataset, checkedSamples: 500 }))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 500 pass the chain check, 400 kept (mean PRM 0.610)');
     expect(describeEvent(ready({ ...dataset, promptsSolvedGreedily: 120 }))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 120 prompts already answered greedily, 400 kept (mean PRM 0.610)');
+    expect(describeEvent(ready({ ...dataset, promptsRationalized: 56 }))).toBe('dataset 2: 256 prompts at T=0.9, 200 with a correct sample, 900/4096 correct, 56 sampled again with the answer as a hint, 400 kept (mean PRM 0.610)');
     const finished = createEvent({ runId: 'r', source: 'balancer', payload: { $case: 'runFinished', value: { state: runV1.RunState.FAILED, errorMessage: 'boom', summary: [] } } });
     expect(describeEvent(finished)).toBe('run finished: RUN_STATE_FAILED (boom)');
   });

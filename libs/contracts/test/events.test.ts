@@ -40,6 +40,7 @@ function dataset(iteration: number): commonV1.DatasetStats {
     correctSamples: 5200,
     checkedSamples: 5200,
     promptsSolvedGreedily: 130,
+    promptsRationalized: 90,
     keptSamples: 1280,
     meanPrmScore: 0.71,
     temperature: 1.1,

@@ -10,7 +10,7 @@ export function fullRunSpec(): runV1.RunSpec {
     seed: 1234,
     model: { preset: commonV1.ModelPreset.TINY },
     world: { poolSize: 4000, validationSize: 250, inDomainTestSize: 500, outOfDomainTestSize: 300, worldSeed: 77, chainStyle: runV1.ChainStyle.TALLY, answerStyle: runV1.AnswerStyle.WORKED },
-    warmup: { examples: 2000, epochs: 3, learningRate: 3e-4, batchSize: 32, visionPretrainingSteps: 150 },
+    warmup: { examples: 2000, epochs: 3, learningRate: 3e-4, batchSize: 32, visionPretrainingSteps: 150, hinted: true },
     prm: { prompts: 200, samplesPerPrompt: 4, rolloutsPerStep: 8, epochs: 2, learningRate: 1e-4, batchSize: 16 },
     iterations: 8,
     trainingMethod: runV1.TrainingMethod.CONTINUOUS,
@@ -19,7 +19,7 @@ export function fullRunSpec(): runV1.RunSpec {
     samplesPerPrompt: 16,
     topP: 0.95,
     maxNewTokens: 192,
-    selection: { rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0.6, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false },
+    selection: { rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0.6, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false, rationalize: true },
     aggregation: commonV1.Aggregation.MIN,
     temperature: {
       mode: runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K,

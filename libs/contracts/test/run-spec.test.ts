@@ -46,7 +46,7 @@ describe('RunSpec', () => {
     expect(spec.samplesPerPrompt).toBe(16);
     expect(spec.intervalFraction).toBe(0.25);
     expect(spec.trainingMethod).toBe(runV1.TrainingMethod.RESTART_FROM_INITIAL);
-    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.RANDOM_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false });
+    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.RANDOM_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false, rationalize: false });
     expect(spec.temperature?.staticTemperature).toBe(1);
     expect(spec.temperature?.mode).toBe(runV1.TemperatureMode.STATIC);
   });

@@ -64,6 +64,7 @@ function datasetReady(runId: string, iteration: number, kept: number, temperatur
         correctSamples: 9,
         checkedSamples: 9,
         promptsSolvedGreedily: 0,
+        promptsRationalized: 0,
         keptSamples: kept,
         meanPrmScore: 0.7,
         temperature,

@@ -1,5 +1,5 @@
-import { type commonV1, type curationV1, runV1 } from '@mstar/contracts';
-import { splitSteps } from '@mstar/cot';
+import { type commonV1, type curationV1, type policyV1, runV1 } from '@mstar/contracts';
+import { splitSteps, withAnswerHint } from '@mstar/cot';
 import { InvalidArgumentError, UnavailableError } from '@mstar/errors';
 import { createRng, deriveSeed, selectAllCorrect, selectRandomK, selectThreshold, selectTopK } from '@mstar/metrics';
 import type { PrmClient } from '@mstar/prm-scoring';
@@ -23,6 +23,8 @@ export interface SampleCandidate {
   readonly correct: boolean;
   /** The aggregated PRM score; 0 when not scored (or the answer has no step to score). */
   readonly score: number;
+  /** Sampled with the question hinted by the gold answer (selection.rationalize). */
+  readonly hinted?: boolean;
 }
 
 /** True when the rule ranks by PRM score, so the correct samples must be scored. */
@@ -134,6 +136,8 @@ export interface DatasetResult {
   readonly checkedSamples: number;
   /** Prompts whose greedy answer already matched, under selection.unsolved_only or greedy_first (else 0). */
   readonly promptsSolvedGreedily: number;
+  /** Prompts sampled again with a hinted question under selection.rationalize (else 0). */
+  readonly promptsRationalized: number;
   readonly keptSamples: number;
   /** Mean score of the kept samples when the rule scored them, else 0. */
   readonly meanPrmScore: number;
@@ -203,7 +207,11 @@ async function scoreResponses(
  * PRM_THRESHOLD each distinct correct response of the other prompts is scored once by the pinned
  * PRM with the spec's aggregation (a correct answer without any step cannot be scored and gets 0,
  * the lowest score); then the selection rule per prompt (on distinct responses only under
- * selection.distinct), and under selection.balance_answers balanceAnswers over the slice.
+ * selection.distinct), and under selection.balance_answers balanceAnswers over the slice. Under
+ * selection.rationalize a prompt left with no verified candidate (unless unsolved_only holds it
+ * back) is first sampled `samples_per_prompt` more times with its question hinted by the gold
+ * answer (seed deriveSeed(seed, 'rationalize', i)); the hinted samples are verified, checked and
+ * scored under the plain question and join its candidates.
  */
 export async function buildDataset(options: BuildDatasetOptions): Promise<DatasetResult> {
   const { spec, iteration, temperature, signal } = options;
@@ -230,12 +238,21 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     const answers = sampled.length === 0 ? [] : await sample(options.policy, sampled.map((p) => prompts[p] as commonV1.Prompt), settings, signal);
     let next = 0;
     const drawn = chunk.map((_, p) => (offersGreedy[p] === true ? greedy?.[p] : answers[next++]) ?? []);
-    const verified = chunk.map((item, p) =>
-      (drawn[p] ?? []).map((c) => {
+    const verify = (item: EvalItem, completions: readonly policyV1.Completion[], hinted: boolean) =>
+      completions.map((c) => {
         const matched = isCorrect(item, c.text);
-        return { completion: c, matched, correct: matched && passesChainCheck(spec.selection.chainCheck, item, c.text) };
-      }),
-    );
+        return { completion: c, matched, correct: matched && passesChainCheck(spec.selection.chainCheck, item, c.text), hinted };
+      });
+    const verified = chunk.map((item, p) => verify(item, drawn[p] ?? [], false));
+    const hintable = spec.selection.rationalize ? chunk.flatMap((_, p) => ((unsolvedOnly && solved[p] === true) || (verified[p] ?? []).some((s) => s.correct) ? [] : [p])) : [];
+    if (hintable.length > 0) {
+      const hintedPrompts = hintable.map((p) => {
+        const item = chunk[p] as EvalItem;
+        return { ...promptOf(item), question: withAnswerHint(item.question, item.answer) };
+      });
+      const hinted = await sample(options.policy, hintedPrompts, { ...settings, seed: deriveSeed(spec.seed, 'rationalize', iteration) }, signal);
+      hintable.forEach((p, j) => (verified[p] ?? []).push(...verify(chunk[p] as EvalItem, hinted[j] ?? [], true)));
+    }
     const targets = verified.flatMap((samples, p) =>
       scored && !(unsolvedOnly && solved[p] === true) ? [...new Set(samples.filter((s) => s.correct && splitSteps(s.completion.text).length > 0).map((s) => s.completion.text))].map((response) => ({ item: p, response })) : [],
     );
@@ -248,14 +265,19 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
           text: s.completion.text,
           correct: s.correct,
           score: scoreOf.get(`${p}/${s.completion.text}`) ?? 0,
+          ...(s.hinted ? { hinted: true } : {}),
         }),
       );
-      const matched = (verified[p] ?? []).filter((s) => s.matched).length;
+      // The policy's own matches: balance_answers ranks the prompts by how often it answers unaided.
+      const matched = (verified[p] ?? []).filter((s) => s.matched && !s.hinted).length;
+      const hintedMatched = (verified[p] ?? []).filter((s) => s.matched && s.hinted).length;
       const offered = unsolvedOnly && solved[p] === true ? [] : spec.selection.distinct ? distinctCandidates(candidates) : candidates;
       return {
         item,
         candidates,
         matched,
+        hintedMatched,
+        rationalized: hintable.includes(p),
         solved: solved[p] === true,
         temperature: offersGreedy[p] === true ? 0 : temperature,
         kept: selectSamples(spec, iteration, item.id, offered),
@@ -268,7 +290,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
 
   const prompts = parts.flat();
   const balanced = spec.selection.balanceAnswers ? balanceAnswers(prompts) : prompts.map((p) => p.kept);
-  const kept = prompts.flatMap((p, i) => (balanced[i] ?? []).map((c) => ({ promptId: p.item.id, at: p.temperature, candidate: c })));
+  const kept = prompts.flatMap((p, i) => (balanced[i] ?? []).map((c) => ({ promptId: p.item.id, at: c.hinted === true ? temperature : p.temperature, candidate: c })));
   const records = kept.map(
     ({ promptId, at, candidate }): curationV1.DatasetRecord => ({
       promptId,
@@ -278,6 +300,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
       policy: options.source,
       temperature: at,
       sampleIndex: candidate.sampleIndex,
+      hinted: candidate.hinted === true,
     }),
   );
   return {
@@ -285,9 +308,10 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<Datase
     promptsTried: prompts.length,
     promptsWithCorrect: prompts.filter((p) => p.matched > 0).length,
     samplesGenerated: prompts.reduce((n, p) => n + p.candidates.length, 0),
-    correctSamples: prompts.reduce((n, p) => n + p.matched, 0),
+    correctSamples: prompts.reduce((n, p) => n + p.matched + p.hintedMatched, 0),
     checkedSamples: prompts.reduce((n, p) => n + p.candidates.filter((c) => c.correct).length, 0),
     promptsSolvedGreedily: prompts.filter((p) => p.solved).length,
+    promptsRationalized: prompts.filter((p) => p.rationalized).length,
     keptSamples: records.length,
     meanPrmScore: scored && records.length > 0 ? records.reduce((sum, r) => sum + r.prmScore, 0) / records.length : 0,
   };

@@ -239,6 +239,7 @@ export function createCurationWorker(deps: CurationWorkerDeps): (event: eventsV1
       correctSamples: result.correctSamples,
       checkedSamples: result.checkedSamples,
       promptsSolvedGreedily: result.promptsSolvedGreedily,
+      promptsRationalized: result.promptsRationalized,
       keptSamples: result.keptSamples,
       meanPrmScore: result.meanPrmScore,
       temperature,

@@ -1,4 +1,5 @@
 import { commonV1, eventsV1, runV1, type curationV1 } from '@mstar/contracts';
+import { withAnswerHint } from '@mstar/cot';
 import { InvalidArgumentError } from '@mstar/errors';
 import { createRng, deriveSeed } from '@mstar/metrics';
 import { decodeDatasetRecords, runItems } from '@mstar/recipes';
@@ -71,6 +72,7 @@ describe('iteration datasets', () => {
       correctSamples: 7,
       checkedSamples: 7,
       promptsSolvedGreedily: 0,
+      promptsRationalized: 0,
       keptSamples: 3,
       meanPrmScore: (0.86 + 0 + 0.5) / 3,
       temperature: 0.7,
@@ -349,10 +351,15 @@ describe('iteration datasets with a chain check', () => {
  * answer scored 0.9, sample 2 a correct one scored 0.5, sample 3 wrong, except that pool 4's sample
  * 3 is correct (0.7) and pools 1, 2, 3 and 5 are always wrong. Pool 0 and 7 are the only prompts of
  * their (family, answer) pairs, pools 4 and 6 share one (count-both, 3). The greedy answer
- * (temperature 0) is right for pools 0 and 4 only.
+ * (temperature 0) is right for pools 0 and 4 only. Asked with the question hinted by the gold
+ * answer, pools 1 and 2 answer right in samples 0 (0.8) and 1 (0.6), every other prompt wrong.
  */
 const repeats: PolicyScript = (prompt, s, request) => {
   const index = indexOf.get(prompt.promptId) as number;
+  if (prompt.question === withAnswerHint(pool[index]!.question, pool[index]!.answer)) {
+    const hinted = [1, 2].includes(index) ? [0.8, 0.6][s] : undefined;
+    return `p=${hinted ?? 0.99}\n\n# Answer\n\n${hinted === undefined ? WRONG : pool[index]!.answer}`;
+  }
   if (request.temperature === 0) return `p=0.9\n\n# Answer\n\n${[0, 4].includes(index) ? pool[index]!.answer : WRONG}`;
   const answer = [1, 2, 3, 5].includes(index) ? WRONG : pool[index]!.answer;
   const score = [0.9, 0.9, 0.5, index === 4 ? 0.7 : null][s];
@@ -444,6 +451,27 @@ describe('iteration datasets with distinct responses and balanced answers', () =
     const { stats, records } = await buildOne(h, 'top2-greedy-first-unsolved', { interval_fraction: 1, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, greedy_first: true, unsolved_only: true } });
     expect(picks(records)).toEqual([[6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
     expect(stats).toMatchObject({ samplesGenerated: 26, promptsSolvedGreedily: 2, keptSamples: 4 });
+  });
+
+  it('selection.rationalize samples the prompts left without a verified candidate again, hinted, and keeps their matches under the plain question', async () => {
+    const runId = 'top2-greedy-first-rationalized';
+    const { stats, records } = await buildOne(h, runId, { interval_fraction: 1, warmup: { hinted: true }, selection: { rule: 'PRM_TOP_K', k: 2, distinct: true, greedy_first: true, rationalize: true } });
+    // greedy_first's records, and the two hinted matches each of pools 1 and 2, sampled at T.
+    expect(picks(records)).toEqual([[0, 0, 0.9], [1, 0, 0.8], [1, 1, 0.6], [2, 0, 0.8], [2, 1, 0.6], [4, 0, 0.9], [6, 0, 0.9], [6, 2, 0.5], [7, 0, 0.9], [7, 2, 0.5]]);
+    expect(records.map((r) => [r.hinted, r.temperature])).toEqual([[false, 0], [true, 0.7], [true, 0.7], [true, 0.7], [true, 0.7], [false, 0], [false, 0.7], [false, 0.7], [false, 0.7], [false, 0.7]]);
+    // Pools 1, 2, 3 and 5 sampled 4 more times each; 4 of those 16 samples match. prompts_with_correct counts unaided answers only.
+    expect(stats).toMatchObject({ promptsTried: 8, promptsWithCorrect: 4, samplesGenerated: 42, correctSamples: 12, checkedSamples: 12, promptsSolvedGreedily: 2, promptsRationalized: 4, keptSamples: 10 });
+    const hintedRequests = h.policy.requests.filter((r) => r.policy?.runId === runId && r.prompts.some((p) => p.question.includes('# Answer:')));
+    const hintedAsked = hintedRequests.flatMap((r) => r.prompts.map((p) => indexOf.get(p.promptId) as number)).sort((a, b) => a - b);
+    expect(hintedAsked).toEqual([1, 2, 3, 5]);
+    for (const r of hintedRequests) {
+      expect(r).toMatchObject({ numSamples: 4, temperature: 0.7, seed: deriveSeed(7, 'rationalize', 1), policy: policyRef(runId, 0) });
+      for (const p of r.prompts) expect(p.question).toBe(withAnswerHint(pool[indexOf.get(p.promptId) as number]!.question, pool[indexOf.get(p.promptId) as number]!.answer));
+    }
+    // The hinted matches are scored under the plain question.
+    const scoredPrompts = h.prm.requests.filter((r) => r.prm?.runId === runId).flatMap((r) => r.prompts);
+    expect(scoredPrompts.map((p) => indexOf.get(p.promptId) as number).sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 6, 7]);
+    for (const p of scoredPrompts) expect(p.question).toBe(pool[indexOf.get(p.promptId) as number]!.question);
   });
 
   const candidate = (sampleIndex: number, text: string, score = 0): SampleCandidate => ({ sampleIndex, text, correct: true, score });

@@ -1,4 +1,5 @@
 import { runV1 } from '@mstar/contracts';
+import { withAnswerHint } from '@mstar/cot';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
 import { deriveSeed } from '@mstar/metrics';
 import { initWeights, loadCheckpoint, prmWeightsFromPolicy, storeCheckpointIO, type Checkpoint } from '@mstar/models';
@@ -116,15 +117,25 @@ async function loadComplete(deps: StageDeps, runId: string, target: CheckpointTa
 }
 
 /**
+ * The warm-up's examples: the first `warmup.examples` pool items, then under `warmup.hinted` the
+ * same items again with their questions hinted by their gold answers (withAnswerHint).
+ */
+export function warmupItems(pool: readonly EvalItem[], warmup: Pick<runV1.WarmupSettings, 'examples' | 'hinted'>): EvalItem[] {
+  const gold = pool.slice(0, warmup.examples);
+  return warmup.hinted ? [...gold, ...gold.map((item) => ({ ...item, question: withAnswerHint(item.question, item.answer) }))] : gold;
+}
+
+/**
  * Stage 1: fresh weights, their vision tower pretrained for `warmup.vision_pretraining_steps` (when
- * > 0), then SFT on the gold CoT of the first `warmup.examples` pool items -> policy v0.
+ * > 0), then SFT on the gold CoT of the first `warmup.examples` pool items (and of their hinted
+ * copies under `warmup.hinted`) -> policy v0.
  */
 export async function trainWarmup(deps: StageDeps, run: StageRun): Promise<StageOutput> {
   const { spec } = run;
   const config = modelConfigOf(spec.model.preset);
   const tokenizerFiles = buildWorldTokenizer();
   const tokenizer = createTokenizer(tokenizerFiles);
-  const items = deps.pool(spec.world).items.slice(0, spec.warmup.examples);
+  const items = warmupItems(deps.pool(spec.world).items, spec.warmup);
   const fresh = initWeights(config, 'policy', deriveSeed(spec.seed, 'init', 'policy'));
   const vision =
     spec.warmup.visionPretrainingSteps > 0

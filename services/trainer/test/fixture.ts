@@ -120,7 +120,7 @@ export async function writeDataset(store: ArtifactStore, runId: string, iteratio
   const keys = runArtifacts(runId);
   const key = keys.dataset(iteration);
   const policy = { runId, kind: commonV1.CheckpointKind.POLICY, version: iteration - 1 };
-  await store.put(key, encodeDatasetRecords(records.map((r, i) => ({ ...r, prmScore: 0.5, policy, temperature: 1, sampleIndex: i }))));
+  await store.put(key, encodeDatasetRecords(records.map((r, i) => ({ ...r, prmScore: 0.5, policy, temperature: 1, sampleIndex: i, hinted: false }))));
   await store.put(keys.complete(key), new Uint8Array());
   return {
     $case: 'datasetReady',

@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { commonV1 } from '@mstar/contracts';
+import { withAnswerHint } from '@mstar/cot';
 import { createInProcessBus } from '@mstar/events';
 import { CHECKPOINT_FILES, paramSpecs, TINY_CONFIG } from '@mstar/models';
 import { createInMemoryRunStore } from '@mstar/stores';
@@ -7,7 +8,7 @@ import { createMetrics } from '@mstar/telemetry';
 import { AdamW, ParamLayout } from '@mstar/optim';
 import { decodeCheckpoint } from '@mstar/training';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { TrainerProgress } from '../src/index.js';
+import { warmupItems, type TrainerProgress } from '../src/index.js';
 import {
   createRunRecord,
   failure,
@@ -179,4 +180,24 @@ describe('iterations', () => {
     expect(sameWeights(v2.weights, v1.weights)).toBe(true);
     expect(Buffer.from(v2.optimizerState!).equals(Buffer.from(v1.optimizerState!))).toBe(true);
   }, 60_000);
+});
+
+describe('a hinted warm-up (warmup.hinted)', () => {
+  test('warmupItems adds each gold item again under its question hinted by its gold answer', () => {
+    const pool = tinyPool();
+    expect(warmupItems(pool, { examples: 3, hinted: false })).toEqual(pool.slice(0, 3));
+    const items = warmupItems(pool, { examples: 3, hinted: true });
+    expect(items.slice(0, 3)).toEqual(pool.slice(0, 3));
+    expect(items.slice(3)).toEqual(pool.slice(0, 3).map((item) => ({ ...item, question: withAnswerHint(item.question, item.answer) })));
+  });
+
+  test('RunStarted trains v0 on the gold examples and their hinted copies: twice the examples and steps', async () => {
+    const runId = 'run-hinted';
+    const hinted = tinySpec({ warmup: '{ examples: 24, epochs: 1, learning_rate: 0.003, batch_size: 8, hinted: true }' });
+    await createRunRecord(runStore, runId, hinted);
+    await publishEvent(recorded.bus, runId, runStarted(hinted));
+    const v0 = () => recorded.checkpoints().find((c) => c.ref?.runId === runId);
+    await until(() => v0() !== undefined, 60_000, `CheckpointPublished(policy v0 of ${runId})`);
+    expect(v0()).toMatchObject({ ref: { kind: POLICY, version: 0 }, iteration: 0, trainingExamples: 48, optimizerStep: 6 });
+  }, 90_000);
 });

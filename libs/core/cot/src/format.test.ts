@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CotFormatError, extractAnswer, formatCot, splitSteps } from './index.js';
+import { CotFormatError, extractAnswer, formatCot, splitSteps, withAnswerHint } from './index.js';
 
 describe('splitSteps', () => {
   const cases: { name: string; response: string; steps: string[] }[] = [
@@ -65,5 +65,15 @@ describe('formatCot', () => {
   ])('rejects $message', ({ steps, answer, message }) => {
     expect(() => formatCot(steps, answer)).toThrow(CotFormatError);
     expect(() => formatCot(steps, answer)).toThrow(message);
+  });
+});
+
+describe('withAnswerHint', () => {
+  it('puts the trimmed answer on a line of its own after the question', () => {
+    expect(withAnswerHint('how many red shapes are there?', ' 2, red shapes ')).toBe('how many red shapes are there?\n# Answer: 2, red shapes');
+  });
+
+  it('rejects an empty answer', () => {
+    expect(() => withAnswerHint('how many red shapes are there?', '  ')).toThrow(CotFormatError);
   });
 });

@@ -65,3 +65,13 @@ export function formatCot(steps: readonly string[], answer: string): string {
   }
   return [...blocks, ANSWER_MARKER, final].join(STEP_SEPARATOR);
 }
+
+/**
+ * A question hinted with its gold answer, STaR's rationalization prompt: the question, then a line
+ * `# Answer: ` and the answer, so that a policy trained on such prompts writes a chain towards it.
+ */
+export function withAnswerHint(question: string, answer: string): string {
+  const hint = answer.trim();
+  if (hint.length === 0) throw new CotFormatError('the hint answer is empty');
+  return `${question}\n${ANSWER_MARKER}: ${hint}`;
+}

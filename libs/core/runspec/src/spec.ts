@@ -103,6 +103,7 @@ export function validateRunSpec(spec: runV1.RunSpec): ResolvedRunSpec {
   }
   if (selection.rule === runV1.SelectionRule.PRM_THRESHOLD) inRange(selection.alpha, 'selection.alpha', 0, 1);
   if (selection.chainCheck !== runV1.ChainCheck.UNSPECIFIED) enumSet(selection.chainCheck, 'selection.chain_check', runV1.ChainCheck);
+  if (selection.rationalize && !warmup.hinted) fail('selection.rationalize', 'needs warmup.hinted: a policy never trained on hinted questions ignores the hint');
   enumSet(spec.aggregation, 'aggregation', { 1: 'MIN', 2: 'MEAN', 3: 'LAST', 4: 'PRODUCT' });
   const temperature = present(spec.temperature, 'temperature');
   enumSet(temperature.mode, 'temperature.mode', runV1.TemperatureMode);

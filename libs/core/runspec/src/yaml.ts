@@ -13,7 +13,7 @@ export const RUN_SPEC_KEYS = {
   seed: true,
   model: { preset: 'MODEL_PRESET_' },
   world: { poolSize: true, validationSize: true, inDomainTestSize: true, outOfDomainTestSize: true, worldSeed: true, chainStyle: 'CHAIN_STYLE_', answerStyle: 'ANSWER_STYLE_' },
-  warmup: { examples: true, epochs: true, learningRate: true, batchSize: true, visionPretrainingSteps: true },
+  warmup: { examples: true, epochs: true, learningRate: true, batchSize: true, visionPretrainingSteps: true, hinted: true },
   prm: { prompts: true, samplesPerPrompt: true, rolloutsPerStep: true, epochs: true, learningRate: true, batchSize: true },
   iterations: true,
   trainingMethod: 'TRAINING_METHOD_',
@@ -22,7 +22,7 @@ export const RUN_SPEC_KEYS = {
   samplesPerPrompt: true,
   topP: true,
   maxNewTokens: true,
-  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, chainCheck: 'CHAIN_CHECK_', distinct: true, balanceAnswers: true, unsolvedOnly: true, greedyFirst: true },
+  selection: { rule: 'SELECTION_RULE_', k: true, alpha: true, chainCheck: 'CHAIN_CHECK_', distinct: true, balanceAnswers: true, unsolvedOnly: true, greedyFirst: true, rationalize: true },
   aggregation: 'AGGREGATION_',
   temperature: {
     mode: 'TEMPERATURE_MODE_',

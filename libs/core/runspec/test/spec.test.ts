@@ -107,7 +107,7 @@ describe('parseRunSpec', () => {
     const spec = parseRunSpec(minimal());
     expect(spec.samplesPerPrompt).toBe(16);
     expect(spec.intervalFraction).toBe(0.25);
-    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false });
+    expect(spec.selection).toEqual({ rule: runV1.SelectionRule.PRM_TOP_K, k: 2, alpha: 0, chainCheck: runV1.ChainCheck.UNSPECIFIED, distinct: false, balanceAnswers: false, unsolvedOnly: false, greedyFirst: false, rationalize: false });
     expect(spec.aggregation).toBe(commonV1.Aggregation.MIN);
     expect(spec.prm.rolloutsPerStep).toBe(8);
     expect(spec.temperature.retuneEvery).toBe(2);
@@ -143,6 +143,12 @@ describe('parseRunSpec', () => {
     expect(parseRunSpec(minimal({ optimizer: { continue_warmup: true } })).optimizer.continueWarmup).toBe(true);
   });
 
+  it('reads warmup.hinted and selection.rationalize, off when left out', () => {
+    expect(parseRunSpec(minimal()).warmup.hinted).toBe(false);
+    const spec = parseRunSpec(minimal({ warmup: { hinted: true }, selection: { rationalize: true } }));
+    expect([spec.warmup.hinted, spec.selection.rationalize]).toEqual([true, true]);
+  });
+
   it('round-trips through formatRunSpec', () => {
     const spec = parseRunSpec(defaultFile);
     expect(parseRunSpec(formatRunSpec(spec))).toEqual(spec);
@@ -168,6 +174,7 @@ describe('parseRunSpec', () => {
     [minimal({ optimizer: { schedule: 'COSINE', warmup_steps: 10, decay_steps: 5 } }), 'optimizer.decay_steps'],
     [minimal({ evaluation: { splits: ['IN_DOMAIN', 'IN_DOMAIN'] } }), 'evaluation.splits'],
     [minimal({ training_method: 'RESTART_FROM_LAST', optimizer: { continue_warmup: true } }), 'optimizer.continue_warmup'],
+    [minimal({ selection: { rationalize: true } }), 'selection.rationalize'],
     ['name: x', 'world'],
   ])('rejects %j naming %s', (text, field) => {
     expect(fieldOf(() => parseRunSpec(text))).toBe(field);

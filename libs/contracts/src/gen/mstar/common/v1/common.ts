@@ -400,6 +400,12 @@ export interface DatasetStats {
    * selection.unsolved_only and not sampled under selection.greedy_first; 0 with neither.
    */
   promptsSolvedGreedily: number;
+  /**
+   * Prompts sampled again with their question hinted by the gold answer under
+   * selection.rationalize; 0 without it. Their hinted samples count in samples_generated,
+   * correct_samples and checked_samples, not in prompts_with_correct (the policy's unaided answers).
+   */
+  promptsRationalized: number;
 }
 
 /**
@@ -1428,6 +1434,7 @@ function createBaseDatasetStats(): DatasetStats {
     createdAt: undefined,
     checkedSamples: 0,
     promptsSolvedGreedily: 0,
+    promptsRationalized: 0,
   };
 }
 
@@ -1474,6 +1481,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     }
     if (message.promptsSolvedGreedily !== 0) {
       writer.uint32(112).uint32(message.promptsSolvedGreedily);
+    }
+    if (message.promptsRationalized !== 0) {
+      writer.uint32(120).uint32(message.promptsRationalized);
     }
     return writer;
   },
@@ -1603,6 +1613,14 @@ export const DatasetStats: MessageFns<DatasetStats> = {
             message.promptsSolvedGreedily = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.promptsRationalized = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1675,6 +1693,11 @@ export const DatasetStats: MessageFns<DatasetStats> = {
         : isSet(object.prompts_solved_greedily)
         ? globalThis.Number(object.prompts_solved_greedily)
         : 0,
+      promptsRationalized: isSet(object.promptsRationalized)
+        ? globalThis.Number(object.promptsRationalized)
+        : isSet(object.prompts_rationalized)
+        ? globalThis.Number(object.prompts_rationalized)
+        : 0,
     };
   },
 
@@ -1722,6 +1745,9 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     if (message.promptsSolvedGreedily !== 0) {
       obj.promptsSolvedGreedily = Math.round(message.promptsSolvedGreedily);
     }
+    if (message.promptsRationalized !== 0) {
+      obj.promptsRationalized = Math.round(message.promptsRationalized);
+    }
     return obj;
   },
 
@@ -1746,6 +1772,7 @@ export const DatasetStats: MessageFns<DatasetStats> = {
     message.createdAt = object.createdAt ?? undefined;
     message.checkedSamples = object.checkedSamples ?? 0;
     message.promptsSolvedGreedily = object.promptsSolvedGreedily ?? 0;
+    message.promptsRationalized = object.promptsRationalized ?? 0;
     return message;
   },
 };

@@ -48,6 +48,11 @@ export interface DatasetRecord {
   temperature: number;
   /** Index of the response among the prompt's K samples; 0 for a greedy answer. */
   sampleIndex: number;
+  /**
+   * The response was sampled with the question hinted by its gold answer (selection.rationalize);
+   * it trains under the plain question all the same.
+   */
+  hinted: boolean;
 }
 
 /** Lists a run's datasets. */
@@ -111,7 +116,7 @@ export interface GetPoolCursorResponse {
 }
 
 function createBaseDatasetRecord(): DatasetRecord {
-  return { promptId: "", response: "", prmScore: 0, policy: undefined, temperature: 0, sampleIndex: 0 };
+  return { promptId: "", response: "", prmScore: 0, policy: undefined, temperature: 0, sampleIndex: 0, hinted: false };
 }
 
 export const DatasetRecord: MessageFns<DatasetRecord> = {
@@ -133,6 +138,9 @@ export const DatasetRecord: MessageFns<DatasetRecord> = {
     }
     if (message.sampleIndex !== 0) {
       writer.uint32(48).uint32(message.sampleIndex);
+    }
+    if (message.hinted !== false) {
+      writer.uint32(56).bool(message.hinted);
     }
     return writer;
   },
@@ -198,6 +206,14 @@ export const DatasetRecord: MessageFns<DatasetRecord> = {
             message.sampleIndex = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.hinted = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -230,6 +246,7 @@ export const DatasetRecord: MessageFns<DatasetRecord> = {
         : isSet(object.sample_index)
         ? globalThis.Number(object.sample_index)
         : 0,
+      hinted: isSet(object.hinted) ? globalThis.Boolean(object.hinted) : false,
     };
   },
 
@@ -253,6 +270,9 @@ export const DatasetRecord: MessageFns<DatasetRecord> = {
     if (message.sampleIndex !== 0) {
       obj.sampleIndex = Math.round(message.sampleIndex);
     }
+    if (message.hinted !== false) {
+      obj.hinted = message.hinted;
+    }
     return obj;
   },
 
@@ -269,6 +289,7 @@ export const DatasetRecord: MessageFns<DatasetRecord> = {
       : undefined;
     message.temperature = object.temperature ?? 0;
     message.sampleIndex = object.sampleIndex ?? 0;
+    message.hinted = object.hinted ?? false;
     return message;
   },
 };

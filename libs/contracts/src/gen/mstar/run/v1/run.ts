@@ -635,6 +635,13 @@ export interface WarmupSettings {
    * before it meets the language model.
    */
   visionPretrainingSteps: number;
+  /**
+   * Also train on a hinted copy of each example: its question followed by a line `# Answer: ` and
+   * the gold answer (STaR's rationalization hint), so that the policy learns to reason towards a
+   * given answer, which selection.rationalize needs. The warm-up then takes twice the steps.
+   * (default false)
+   */
+  hinted: boolean;
 }
 
 /** Stage 2: Monte-Carlo step labels from the warm-up policy, then PRM training. */
@@ -698,6 +705,16 @@ export interface SelectionSettings {
    * K samples of each prompt answered wrong, less than K samples of every prompt. (default false)
    */
   greedyFirst: boolean;
+  /**
+   * STaR's rationalization: a prompt none of whose candidates matches the gold answer and passes
+   * the chain check is sampled samples_per_prompt more times with its question hinted (the
+   * question, a line `# Answer: ` and the gold answer; see warmup.hinted, which this requires),
+   * and those hinted samples become its candidates, to the chain check and the rule like any
+   * sample. They are kept, and trained on, under the plain question: the loop gets chains for
+   * prompts the policy cannot yet answer unaided. Not with unsolved_only's greedy-solved prompts,
+   * which offer nothing. (default false)
+   */
+  rationalize: boolean;
 }
 
 /** The temperature policy of a run. */
@@ -1506,7 +1523,7 @@ export const WorldSettings: MessageFns<WorldSettings> = {
 };
 
 function createBaseWarmupSettings(): WarmupSettings {
-  return { examples: 0, epochs: 0, learningRate: 0, batchSize: 0, visionPretrainingSteps: 0 };
+  return { examples: 0, epochs: 0, learningRate: 0, batchSize: 0, visionPretrainingSteps: 0, hinted: false };
 }
 
 export const WarmupSettings: MessageFns<WarmupSettings> = {
@@ -1525,6 +1542,9 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     }
     if (message.visionPretrainingSteps !== 0) {
       writer.uint32(40).uint32(message.visionPretrainingSteps);
+    }
+    if (message.hinted !== false) {
+      writer.uint32(48).bool(message.hinted);
     }
     return writer;
   },
@@ -1582,6 +1602,14 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
             message.visionPretrainingSteps = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hinted = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1613,6 +1641,7 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
         : isSet(object.vision_pretraining_steps)
         ? globalThis.Number(object.vision_pretraining_steps)
         : 0,
+      hinted: isSet(object.hinted) ? globalThis.Boolean(object.hinted) : false,
     };
   },
 
@@ -1633,6 +1662,9 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     if (message.visionPretrainingSteps !== 0) {
       obj.visionPretrainingSteps = Math.round(message.visionPretrainingSteps);
     }
+    if (message.hinted !== false) {
+      obj.hinted = message.hinted;
+    }
     return obj;
   },
 
@@ -1646,6 +1678,7 @@ export const WarmupSettings: MessageFns<WarmupSettings> = {
     message.learningRate = object.learningRate ?? 0;
     message.batchSize = object.batchSize ?? 0;
     message.visionPretrainingSteps = object.visionPretrainingSteps ?? 0;
+    message.hinted = object.hinted ?? false;
     return message;
   },
 };
@@ -1825,6 +1858,7 @@ function createBaseSelectionSettings(): SelectionSettings {
     balanceAnswers: false,
     unsolvedOnly: false,
     greedyFirst: false,
+    rationalize: false,
   };
 }
 
@@ -1853,6 +1887,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     }
     if (message.greedyFirst !== false) {
       writer.uint32(64).bool(message.greedyFirst);
+    }
+    if (message.rationalize !== false) {
+      writer.uint32(72).bool(message.rationalize);
     }
     return writer;
   },
@@ -1934,6 +1971,14 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
             message.greedyFirst = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.rationalize = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1972,6 +2017,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
         : isSet(object.greedy_first)
         ? globalThis.Boolean(object.greedy_first)
         : false,
+      rationalize: isSet(object.rationalize) ? globalThis.Boolean(object.rationalize) : false,
     };
   },
 
@@ -2001,6 +2047,9 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     if (message.greedyFirst !== false) {
       obj.greedyFirst = message.greedyFirst;
     }
+    if (message.rationalize !== false) {
+      obj.rationalize = message.rationalize;
+    }
     return obj;
   },
 
@@ -2017,6 +2066,7 @@ export const SelectionSettings: MessageFns<SelectionSettings> = {
     message.balanceAnswers = object.balanceAnswers ?? false;
     message.unsolvedOnly = object.unsolvedOnly ?? false;
     message.greedyFirst = object.greedyFirst ?? false;
+    message.rationalize = object.rationalize ?? false;
     return message;
   },
 };
