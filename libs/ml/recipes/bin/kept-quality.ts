@@ -68,6 +68,7 @@ for (const file of files) {
     `${file}: of ${quality.kept} kept samples ${quality.allStepsRight} have every step right (${(100 * share).toFixed(1)}%), ${quality.valuesRight} every value (${(100 * valuesShare).toFixed(1)}%); ` +
       `by family (steps/values/kept) ${families.join(', ')}; PRM AUC ${quality.prmAuc?.toFixed(3) ?? '-'}; ` +
       `${quality.prompts} prompts, ${quality.distinct} distinct responses` +
+      (quality.hinted.kept === 0 ? '' : `; ${quality.hinted.kept} drawn with the answer as a hint, ${quality.hinted.allStepsRight} with every step right, ${quality.hinted.valuesRight} every value`) +
       (values.checkpoints === undefined ? '' : `; policy v${iteration - 1} already answers ${greedy ?? '- (checkpoint pruned)'} of the ${quality.prompts} prompts greedily`),
   );
   iterations.push({ file, ...quality, allStepsRightShare: share, valuesRightShare: valuesShare, ...(greedy === undefined ? {} : { promptsGreedyRight: greedy }) });

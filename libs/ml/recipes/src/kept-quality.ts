@@ -22,6 +22,8 @@ export interface KeptQuality extends KeptCount {
   /** Distinct (prompt, response) pairs among the kept samples: top-2 often keeps one response twice. */
   readonly distinct: number;
   readonly byFamily: Readonly<Record<string, KeptCount>>;
+  /** The kept samples drawn with the gold answer as a hint (selection.rationalize), among all. */
+  readonly hinted: KeptCount;
   /**
    * AUC of the recorded PRM score for "every step right" against the rest of the kept samples:
    * how well the PRM told right reasoning from a lucky answer. Null without both kinds.
@@ -38,6 +40,7 @@ export interface KeptQuality extends KeptCount {
  */
 export function keptQuality(records: readonly curationV1.DatasetRecord[], problems: ReadonlyMap<string, Problem>): KeptQuality {
   const byFamily: Record<string, { kept: number; allStepsRight: number; valuesRight: number }> = {};
+  const hinted = { kept: 0, allStepsRight: 0, valuesRight: 0 };
   let valuesRight = 0;
   const right = records.map((record, i) => {
     const problem = problems.get(record.promptId);
@@ -50,12 +53,12 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
     const ok = check.allStepsCorrect;
     const values = checkResponse(problem, record.response, { ignoreTally: true }).allStepsCorrect;
     const family = (byFamily[problem.family] ??= { kept: 0, allStepsRight: 0, valuesRight: 0 });
-    family.kept += 1;
-    if (ok) family.allStepsRight += 1;
-    if (values) {
-      family.valuesRight += 1;
-      valuesRight += 1;
+    for (const count of record.hinted ? [family, hinted] : [family]) {
+      count.kept += 1;
+      if (ok) count.allStepsRight += 1;
+      if (values) count.valuesRight += 1;
     }
+    if (values) valuesRight += 1;
     return ok;
   });
   const allStepsRight = right.filter(Boolean).length;
@@ -68,6 +71,7 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
     allStepsRight,
     valuesRight,
     byFamily,
+    hinted,
     prmAuc: bothKinds ? auc(records.map((r) => r.prmScore), right) : null,
   };
 }

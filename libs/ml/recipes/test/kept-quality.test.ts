@@ -10,8 +10,8 @@ const byId = new Map(problems.map((p) => [p.id, p]));
 const [a, b] = problems.filter((p) => p.family === 'count') as [Problem, Problem];
 const digitSum = problems.find((p) => p.family === 'digit-sum')!;
 
-const record = (p: Problem, response: string, prmScore: number) =>
-  curationV1.DatasetRecord.fromPartial({ promptId: p.id, response, prmScore });
+const record = (p: Problem, response: string, prmScore: number, hinted = false) =>
+  curationV1.DatasetRecord.fromPartial({ promptId: p.id, response, prmScore, hinted });
 /** The gold answer reached through a wrong count step (a lucky sample the exact match keeps). */
 const lucky = (p: Problem) => formatCot([splitSteps(p.cot)[0]!.replace(/is \d+\.$/, `is ${(Number(p.answer) + 1) % 5}.`)], p.answer);
 /** The right count after a wrong tally (every count scene has objects; this one tallies none). */
@@ -20,7 +20,7 @@ const misTallied = (p: Problem) => goldCot(p, 'tally').replace(/^.*, so /, 'noth
 describe('keptQuality', () => {
   it('counts the kept samples whose every step is right, by family, and the PRM AUC between the kinds', () => {
     const quality = keptQuality(
-      [record(a, a.cot, 0.9), record(a, lucky(a), 0.4), record(b, lucky(b), 0.7), record(digitSum, digitSum.cot, 0.5), record(b, misTallied(b), 0.2)],
+      [record(a, a.cot, 0.9), record(a, lucky(a), 0.4), record(b, lucky(b), 0.7, true), record(digitSum, digitSum.cot, 0.5, true), record(b, misTallied(b), 0.2)],
       byId,
     );
     expect(quality.kept).toBe(5);
@@ -28,6 +28,8 @@ describe('keptQuality', () => {
     expect(quality.allStepsRight).toBe(2);
     expect(quality.valuesRight).toBe(3);
     expect(quality.byFamily).toEqual({ count: { kept: 4, allStepsRight: 1, valuesRight: 2 }, 'digit-sum': { kept: 1, allStepsRight: 1, valuesRight: 1 } });
+    // The two drawn with a hint: b's lucky sample and the digit sum's right one.
+    expect(quality.hinted).toEqual({ kept: 2, allStepsRight: 1, valuesRight: 1 });
     // right 0.9 and 0.5 against lucky 0.4, 0.7 and 0.2: 0.9 beats all three, 0.5 beats 0.4 and 0.2.
     expect(quality.prmAuc).toBeCloseTo(5 / 6, 10);
   });
