@@ -261,7 +261,9 @@ describe('experiment definitions', () => {
     const rationalized = hinted.specFor(2);
     expect([rationalized.warmup.hinted, rationalized.selection.rationalize, fromFresh.warmup.hinted, fromFresh.selection.rationalize]).toEqual([true, true, false, false]);
     expect({ ...rationalized, name: fromFresh.name, warmup: fromFresh.warmup, selection: fromFresh.selection }).toEqual(fromFresh);
-    expect([rationalized.warmup, rationalized.selection]).toEqual([{ ...fromFresh.warmup, hinted: true }, { ...fromFresh.selection, rationalize: true }]);
+    expect([rationalized.warmup, rationalized.selection]).toEqual([{ ...fromFresh.warmup, hinted: true, epochs: 11 }, { ...fromFresh.selection, rationalize: true }]);
+    // Twice the examples at half the epochs: as many warm-up steps as the other rows.
+    expect((2 * rationalized.warmup.examples * rationalized.warmup.epochs) / rationalized.warmup.batchSize).toBe((spec.warmup.examples * spec.warmup.epochs) / spec.warmup.batchSize);
     expect(few.rows).toHaveLength(15);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
