@@ -209,9 +209,9 @@ describe('experiment definitions', () => {
 
   it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times, m-star-greedy-first-fresh-4ep in training 4 epochs an iteration; specs/tally-worked-few-gold.yaml is m-star-greedy-first-fresh\'s gold bound', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen, fourEpochs, hinted] = few.rows;
+    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen, fourEpochs, hinted, hintedWarmup] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run' || fourEpochs?.kind !== 'run' || hinted?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run' || fourEpochs?.kind !== 'run' || hinted?.kind !== 'run' || hintedWarmup?.kind !== 'run') throw new Error('every row but the warm-up runs');
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -264,7 +264,9 @@ describe('experiment definitions', () => {
     expect([rationalized.warmup, rationalized.selection]).toEqual([{ ...fromFresh.warmup, hinted: true, epochs: 11 }, { ...fromFresh.selection, rationalize: true }]);
     // Twice the examples at half the epochs: as many warm-up steps as the other rows.
     expect((2 * rationalized.warmup.examples * rationalized.warmup.epochs) / rationalized.warmup.batchSize).toBe((spec.warmup.examples * spec.warmup.epochs) / spec.warmup.batchSize);
-    expect(few.rows).toHaveLength(15);
+    // The control: the same hinted warm-up, no rationalization.
+    expect(hintedWarmup.specFor(2)).toEqual({ ...rationalized, name: hintedWarmup.specFor(2).name, selection: fromFresh.selection });
+    expect(few.rows).toHaveLength(16);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
     const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));
