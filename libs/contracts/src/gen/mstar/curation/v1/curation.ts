@@ -46,7 +46,10 @@ export interface DatasetRecord {
     | undefined;
   /** The sampling temperature; 0 for a greedy answer kept under selection.greedy_first. */
   temperature: number;
-  /** Index of the response among the prompt's K samples; 0 for a greedy answer. */
+  /**
+   * Index of the response among the prompt's K samples (among its K hinted samples for a hinted
+   * one); 0 for a greedy answer.
+   */
   sampleIndex: number;
   /**
    * The response was sampled with the question hinted by its gold answer (selection.rationalize);

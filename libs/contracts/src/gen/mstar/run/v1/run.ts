@@ -638,8 +638,8 @@ export interface WarmupSettings {
   /**
    * Also train on a hinted copy of each example: its question followed by a line `# Answer: ` and
    * the gold answer (STaR's rationalization hint), so that the policy learns to reason towards a
-   * given answer, which selection.rationalize needs. The warm-up then takes twice the steps.
-   * (default false)
+   * given answer, which selection.rationalize needs. At the same epochs the warm-up takes twice
+   * the steps. (default false)
    */
   hinted: boolean;
 }
@@ -709,7 +709,7 @@ export interface SelectionSettings {
    * STaR's rationalization: a prompt none of whose candidates matches the gold answer and passes
    * the chain check is sampled samples_per_prompt more times with its question hinted (the
    * question, a line `# Answer: ` and the gold answer; see warmup.hinted, which this requires),
-   * and those hinted samples become its candidates, to the chain check and the rule like any
+   * and those hinted samples join its candidates, to the chain check and the rule like any
    * sample. They are kept, and trained on, under the plain question: the loop gets chains for
    * prompts the policy cannot yet answer unaided. Not with unsolved_only's greedy-solved prompts,
    * which offer nothing. (default false)
