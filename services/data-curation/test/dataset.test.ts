@@ -297,11 +297,16 @@ describe('crash safety', () => {
 /**
  * Under a selection.chain_check, per prompt: sample 0 is the gold chain; sample 1 the gold chain
  * with a count of something the question does not name, false of any image, before it; sample 2 a wrong answer; sample 3
- * the gold answer after a step off the templates. Samples 0, 1 and 3 match the gold answer.
+ * the gold answer after a step off the templates. Samples 0, 1 and 3 match the gold answer. The
+ * greedy answer (temperature 0) is the gold chain, except pool 1's, which is sample 1; asked with
+ * the question hinted by the gold answer, every sample is the gold chain.
  */
-const chains: PolicyScript = (prompt, s) => {
-  const item = pool[indexOf.get(prompt.promptId) as number]!;
+const chains: PolicyScript = (prompt, s, request) => {
+  const index = indexOf.get(prompt.promptId) as number;
+  const item = pool[index]!;
   const gold = item.response as string;
+  if (prompt.question !== item.question) return gold;
+  if (request.temperature === 0) return index === 1 ? `the number of shapes is 99.\n\n${gold}` : gold;
   return [gold, `the number of shapes is 99.\n\n${gold}`, `p=0.9\n\n# Answer\n\n${WRONG}`, `p=0.9\n\n# Answer\n\n${item.answer}`][s] as string;
 };
 
@@ -338,6 +343,22 @@ describe('iteration datasets with a chain check', () => {
     expect(passesChainCheck(runV1.ChainCheck.UNSPECIFIED, item, 'anything')).toBe(true);
     expect(() => passesChainCheck(runV1.ChainCheck.IMAGE, item, gold)).toThrow(InvalidArgumentError);
     expect(() => passesChainCheck(runV1.ChainCheck.IMAGE, item, gold)).toThrow(`IMAGE needs the image's ground truth, which prompt ${item.id} has not`);
+  });
+
+  it('selection.rationalize hints a prompt whose greedy answer matches but fails the check, unless unsolved_only holds it back', async () => {
+    const over = { warmup: { hinted: true }, selection: { rule: 'ALL_CORRECT', chain_check: 'CONSISTENT', greedy_first: true, rationalize: true } };
+    const hinted = (runId: string) => h.policy.requests.filter((r) => r.policy?.runId === runId && r.prompts.some((p) => p.question !== pool[indexOf.get(p.promptId) as number]!.question));
+    // Pools 0 and 2 keep their greedy gold chain; pool 1's greedy chain fails the check, so it is
+    // sampled 4 times with the hint and keeps those gold chains, sampled at T.
+    const { stats, records } = await buildOne(h, 'rationalize-greedy-failed', over);
+    expect(records.map((r) => [indexOf.get(r.promptId), r.sampleIndex, r.hinted, r.temperature])).toEqual([[0, 0, false, 0], [1, 0, true, 0.7], [1, 1, true, 0.7], [1, 2, true, 0.7], [1, 3, true, 0.7], [2, 0, false, 0]]);
+    expect(stats).toMatchObject({ promptsSolvedGreedily: 3, promptsRationalized: 1, samplesGenerated: 7, correctSamples: 7, checkedSamples: 6, keptSamples: 6 });
+    expect(hinted('rationalize-greedy-failed').flatMap((r) => r.prompts.map((p) => indexOf.get(p.promptId)))).toEqual([1]);
+    // Under unsolved_only a prompt answered greedily offers nothing, so it is not hinted either.
+    const held = await buildOne(h, 'rationalize-unsolved-only', { ...over, selection: { ...over.selection, unsolved_only: true } });
+    expect(held.records).toEqual([]);
+    expect(held.stats).toMatchObject({ promptsSolvedGreedily: 3, promptsRationalized: 0, keptSamples: 0 });
+    expect(hinted('rationalize-unsolved-only')).toEqual([]);
   });
 
   it('keeps every matched sample with no chain check', async () => {
