@@ -44,9 +44,13 @@ async function startRun(h: Harness, runId: string, edit?: (spec: runV1.RunSpec) 
   return run!;
 }
 
-/** What trainer and data-curation would publish up to the PRM: policy v0 (created `v0At`), the PRM data, prm v0. */
+/**
+ * What trainer and data-curation would publish up to the PRM: policy v0 (created `v0At`), the PRM
+ * data, prm v0. v0 says it trained on 12 examples, twice the spec's `warmup.examples`, as a
+ * `warmup.hinted` warm-up does: row 0 reports the checkpoint's count.
+ */
 async function prepare(h: Harness, runId: string, v0At: Date): Promise<void> {
-  await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 0, v0At, 6));
+  await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 0, v0At, 12));
   const source = { runId, kind: POLICY, version: 0 };
   await publishEvent(h.bus, runId, { $case: 'prmDataReady', value: { artifactKey: `runs/${runId}/prm-data.jsonl`, sourcePolicy: source, prompts: 2, trajectories: 2, labelledSteps: 4, rollouts: 8, meanStepLabel: 0.5 } });
   await publishEvent(h.bus, runId, checkpoint(runId, PRM, 0, new Date(v0At.getTime() + 5_000), 2));
@@ -110,7 +114,7 @@ describe('the loop over a whole run (REWARD_PASS_AT_K, sweep before every iterat
       passAtKGap: 0.5,
       samplesPerPrompt: 4,
       rewardPassK: 2,
-      datasetSize: 6,
+      datasetSize: 12,
       wallSeconds: 30,
       evaluatedAt: expect.any(Date) as Date,
     };

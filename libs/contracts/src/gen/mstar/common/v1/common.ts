@@ -449,7 +449,10 @@ export interface IterationStats {
   samplesPerPrompt: number;
   /** k used for Reward-Pass@k. */
   rewardPassK: number;
-  /** Training examples the policy was trained on in this iteration (warm-up examples for row 0). */
+  /**
+   * Training examples the policy was trained on in this iteration, as its checkpoint says; for row 0
+   * the warm-up's (twice warmup.examples under warmup.hinted).
+   */
   datasetSize: number;
   /**
    * Wall-clock seconds the iteration took, from the previous policy's publication to this
