@@ -40,10 +40,11 @@ export function tableMarkdown(experiment: Experiment, summary: readonly RowSumma
     `Seeds ${seeds.join(', ')}. Each cell is the mean ± sample standard deviation over the seeds with a complete run, in %; ` +
       `greedy accuracy is measured on the in-domain (ID) and out-of-domain (OOD) test splits and the validation set, ` +
       `Pass@K (K = ${k?.samples_per_prompt ?? '-'} samples per validation prompt) and Reward-Pass@${rpk} on the validation set at the final sampling temperature. ` +
-      `Gain = the row's ID greedy minus the same seed's warm-up policy (v0), in points.`,
+      `v0 ID = the ID greedy of the row's own warm-up policy (v0; it differs from the warm-up row's where the row sets its own warm-up); ` +
+      `gain = the row's ID greedy minus the same seed's v0, in points.`,
     '',
     ...table(
-      ['row', 'configuration', 'seeds', 'ID greedy %', 'OOD greedy %', 'val greedy %', 'Pass@K %', `Reward-Pass@${rpk} %`, 'ID gain vs warm-up', 'wall min'],
+      ['row', 'configuration', 'seeds', 'ID greedy %', 'OOD greedy %', 'val greedy %', 'Pass@K %', `Reward-Pass@${rpk} %`, 'v0 ID greedy %', 'ID gain vs v0', 'wall min'],
       summary.map((r) => [
         r.row,
         r.description,
@@ -53,6 +54,7 @@ export function tableMarkdown(experiment: Experiment, summary: readonly RowSumma
         pm(r.val_greedy_mean, r.val_greedy_std),
         pm(r.pass_at_k_mean, r.pass_at_k_std),
         pm(r.reward_pass_at_k_mean, r.reward_pass_at_k_std),
+        r.kind === 'warmup' ? '-' : pm(r.warmup_id_greedy_mean, r.warmup_id_greedy_std),
         r.kind === 'warmup' ? '-' : signed(r.id_greedy_gain_mean, r.id_greedy_gain_std),
         r.wall_seconds_mean === null ? '-' : (r.wall_seconds_mean / 60).toFixed(1),
       ]),
