@@ -249,7 +249,7 @@ async function measure(deps: EvaluatorDeps, run: runV1.Run, spec: ResolvedRunSpe
     passAtKGap: at.passAtK - greedy,
     samplesPerPrompt: k,
     rewardPassK: rewardK,
-    datasetSize: published?.trainingExamples ?? (iteration === 0 ? spec.warmup.examples : 0),
+    datasetSize: published?.trainingExamples ?? 0,
     wallSeconds: end !== undefined && previous !== undefined ? Math.max(0, (end.getTime() - previous.getTime()) / 1000) : 0,
     evaluatedAt: now(),
   };
