@@ -247,23 +247,6 @@ export async function publishEvent(bus: EventBus, runId: string, payload: EventP
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId + msgIdSuffix });
 }
 
-export function checkpoint(runId: string, kind: commonV1.CheckpointKind, version: number, createdAt: Date, trainingExamples = 0): EventPayload {
-  return {
-    $case: 'checkpointPublished',
-    value: {
-      checkpoint: {
-        ref: { runId, kind, version },
-        iteration: kind === commonV1.CheckpointKind.POLICY ? version : 0,
-        artifactPrefix: `runs/${runId}/checkpoints/${kind === commonV1.CheckpointKind.POLICY ? 'policy' : 'prm'}/v${version}`,
-        createdAt,
-        trainingExamples,
-        parent: undefined,
-        optimizerStep: 0,
-      },
-    },
-  };
-}
-
 export type BalancerClient = ReturnType<typeof promiseClient<balancerV1.BalancerServiceClient>> & {
   readonly raw: balancerV1.BalancerServiceClient;
   /** Every message of a WatchRun call until the server ends it; `onMessage` sees each as it arrives. */

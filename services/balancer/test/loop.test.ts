@@ -3,9 +3,10 @@ import { commonV1, runV1, type EventPayload, type eventsV1 } from '@mstar/contra
 import { deriveSeed } from '@mstar/metrics';
 import { getRun } from '@mstar/runs';
 import { createMetrics } from '@mstar/telemetry';
+import { checkpointPublished } from '@mstar/testing';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { BalancerProgress } from '../src/index.js';
-import { checkpoint, publishEvent, startHarness, tinySpec, until, type Harness, type HarnessOptions, type PolicyScript } from './fixture.js';
+import { publishEvent, startHarness, tinySpec, until, type Harness, type HarnessOptions, type PolicyScript } from './fixture.js';
 
 const { POLICY, PRM } = commonV1.CheckpointKind;
 
@@ -50,10 +51,10 @@ async function startRun(h: Harness, runId: string, edit?: (spec: runV1.RunSpec) 
  * `warmup.hinted` warm-up does: row 0 reports the checkpoint's count.
  */
 async function prepare(h: Harness, runId: string, v0At: Date): Promise<void> {
-  await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 0, v0At, 12));
+  await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 0, { createdAt: v0At, trainingExamples: 12 }));
   const source = { runId, kind: POLICY, version: 0 };
   await publishEvent(h.bus, runId, { $case: 'prmDataReady', value: { artifactKey: `runs/${runId}/prm-data.jsonl`, sourcePolicy: source, prompts: 2, trajectories: 2, labelledSteps: 4, rollouts: 8, meanStepLabel: 0.5 } });
-  await publishEvent(h.bus, runId, checkpoint(runId, PRM, 0, new Date(v0At.getTime() + 5_000), 2));
+  await publishEvent(h.bus, runId, checkpointPublished(runId, PRM, 0, { createdAt: new Date(v0At.getTime() + 5_000), trainingExamples: 2 }));
 }
 
 function datasetReady(runId: string, iteration: number, kept: number, temperature: number): EventPayload {
@@ -142,7 +143,7 @@ describe('the loop over a whole run (REWARD_PASS_AT_K, sweep before every iterat
 
     // Steps 6-8 of iteration 1; policy-inference only serves v1 a moment after the event.
     await publishEvent(h.bus, runId, datasetReady(runId, 1, 7, 1));
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 1, v1At, 7));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 1, { createdAt: v1At, trainingExamples: 7 }));
     await new Promise((r) => setTimeout(r, 300));
     expect(ofKind(runEvents(h, runId), 'iterationEvaluated')).toHaveLength(1);
     h.policy.served = { runId, version: 1 };
@@ -172,7 +173,7 @@ describe('the loop over a whole run (REWARD_PASS_AT_K, sweep before every iterat
     // Iteration 2 is the last: v2 is measured at the temperature in use and the run succeeds.
     await publishEvent(h.bus, runId, datasetReady(runId, 2, 5, 1));
     h.policy.served = { runId, version: 2 };
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 2, v2At, 5));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 2, { createdAt: v2At, trainingExamples: 5 }));
     await until(() => ofKind(runEvents(h, runId), 'runFinished').length === 1);
     const row2 = {
       ...row1,
@@ -219,8 +220,8 @@ describe('the loop over a whole run (REWARD_PASS_AT_K, sweep before every iterat
     // A redelivered checkpoint event re-publishes the stored events and measures nothing.
     const calls = h.policy.generateCalls.length;
     const before = h.published.length;
-    await publishEvent(h.bus, runId, checkpoint(runId, PRM, 0, new Date(v0At.getTime() + 5_000), 2), '#redelivered');
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 2, v2At, 5), '#redelivered');
+    await publishEvent(h.bus, runId, checkpointPublished(runId, PRM, 0, { createdAt: new Date(v0At.getTime() + 5_000), trainingExamples: 2 }), '#redelivered');
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 2, { createdAt: v2At, trainingExamples: 5 }), '#redelivered');
     await until(() => h.published.length === before + 4);
     const again = h.published.slice(before);
     expect(again.map((e) => e.eventId)).toEqual([`run/${runId}/iteration/0/evaluated`, `run/${runId}/iteration/1/temperature`, `run/${runId}/iteration/2/evaluated`, `run/${runId}/finished`]);
@@ -245,7 +246,7 @@ describe('temperature modes', () => {
     expect(ofKind(runEvents(h, runId), 'temperatureSelected')[0]).toMatchObject({ iteration: 1, temperature: 1.5, swept: true, mode: runV1.TemperatureMode.BALANCER_PASS_AT_K });
     expect(ofKind(runEvents(h, runId), 'iterationEvaluated')[0]?.stats).toMatchObject({ evalTemperature: 1.5, passAtK: 1, rewardPassAtK: 0.25, passAtKGap: 0.75 });
     h.policy.served = { runId, version: 1 };
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 1, new Date(), 3));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 1, { trainingExamples: 3 }));
     await until(() => ofKind(runEvents(h, runId), 'runFinished').length === 1);
     expect(ofKind(runEvents(h, runId), 'iterationEvaluated')[1]?.stats).toMatchObject({ iteration: 1, temperature: 1.5, evalTemperature: 1.5, passAtK: 0.5, rewardPassAtK: 0.25 });
     expect(h.policy.generateCalls.map((c) => c.temperature)).toEqual([0.5, 1, 1.5, 1.5]);
@@ -286,7 +287,7 @@ describe('temperature modes', () => {
     await prepare(h, runId, new Date());
     await until(() => ofKind(runEvents(h, runId), 'temperatureSelected').length === 1);
     h.policy.served = { runId, version: 1 };
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 1, new Date(), 3));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 1, { trainingExamples: 3 }));
     await until(() => ofKind(runEvents(h, runId), 'temperatureSelected').length === 2);
     expect(ofKind(runEvents(h, runId), 'temperatureSelected')[1]).toMatchObject({ iteration: 2, temperature: 1, swept: false, sweep: undefined });
     expect(h.policy.generateCalls.map((c) => [c.version, c.temperature])).toEqual([[0, 0.5], [0, 1], [0, 1.5], [1, 1]]);
@@ -341,7 +342,7 @@ describe('failures and cancellation', () => {
     const started = Date.now();
     await h.client.cancelRun({ runId, reason: 'stop' });
     // The checkpoint consumer is free again long before the 5 s answer: the next event is handled.
-    await publishEvent(h.bus, runId, checkpoint(runId, POLICY, 1, new Date(), 3));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 1, { trainingExamples: 3 }));
     await until(async () => (await h.artifacts.exists(`runs/${runId}/balancer/policy-v1.json`)));
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(h.policy.generateCalls).toHaveLength(1);

@@ -3,10 +3,10 @@ import { commonV1, EVENT_STREAM, EVENT_STREAM_SUBJECTS, runV1, type EventPayload
 import { createJetStreamBus, type EventBus } from '@mstar/events';
 import { getRun } from '@mstar/runs';
 import { createNatsRunStore, type RunStore } from '@mstar/stores';
-import { startNatsServer, type NatsServerHandle } from '@mstar/testing';
+import { checkpointPublished, startNatsServer, type NatsServerHandle } from '@mstar/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { loadConfig, startBalancer } from '../src/index.js';
-import { balancerClient, checkpoint, publishEvent, silentLogger, startHarness, tinySpec, until, type Harness } from './fixture.js';
+import { balancerClient, publishEvent, silentLogger, startHarness, tinySpec, until, type Harness } from './fixture.js';
 
 let nats: NatsServerHandle;
 let bus: EventBus;
@@ -49,8 +49,8 @@ test('over JetStream and NATS KV: a balancer stopped mid-evaluation hands the ev
   });
 
   h.policy.delayMs = 2_000;
-  await publishEvent(bus, runId, checkpoint(runId, commonV1.CheckpointKind.POLICY, 0, new Date(run!.createdAt!.getTime() + 10_000), 6));
-  await publishEvent(bus, runId, checkpoint(runId, commonV1.CheckpointKind.PRM, 0, new Date(), 2));
+  await publishEvent(bus, runId, checkpointPublished(runId, commonV1.CheckpointKind.POLICY, 0, { createdAt: new Date(run!.createdAt!.getTime() + 10_000), trainingExamples: 6 }));
+  await publishEvent(bus, runId, checkpointPublished(runId, commonV1.CheckpointKind.PRM, 0, { trainingExamples: 2 }));
   await until(() => h.policy.generateCalls.length === 1);
   await h.balancer.close();
   // Open watches end with UNAVAILABLE so their clients watch again on another replica.
@@ -79,7 +79,7 @@ test('over JetStream and NATS KV: a balancer stopped mid-evaluation hands the ev
 
     const watching = client.watch(runId);
     h.policy.served = { runId, version: 1 };
-    await publishEvent(bus, runId, checkpoint(runId, commonV1.CheckpointKind.POLICY, 1, new Date(), 4));
+    await publishEvent(bus, runId, checkpointPublished(runId, commonV1.CheckpointKind.POLICY, 1, { trainingExamples: 4 }));
     const messages = await watching;
     const last = messages[messages.length - 1];
     expect(last?.event?.payload?.$case).toBe('runFinished');

@@ -2,10 +2,11 @@ import { status } from '@grpc/grpc-js';
 import { commonV1, createEvent, RUN_ID_PATTERN, runV1, type eventsV1 } from '@mstar/contracts';
 import { getRun, updateRun } from '@mstar/runs';
 import { createInMemoryRunStore } from '@mstar/stores';
+import { checkpointPublished } from '@mstar/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generatedRunId } from '../src/index.js';
 import { createEventHub, watchRun } from '../src/watch.js';
-import { checkpoint, failure, healthStatus, publishEvent, startHarness, tinySpec, until, type Harness } from './fixture.js';
+import { failure, healthStatus, publishEvent, startHarness, tinySpec, until, type Harness } from './fixture.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -190,7 +191,7 @@ describe('WatchRun', () => {
     const watching = h.client.watch(runId, undefined, () => received++);
     await until(async () => (await getRun(h.runStore, runId)).stage === commonV1.Stage.WARMUP);
     await until(() => received > 0);
-    await publishEvent(h.bus, runId, checkpoint(runId, commonV1.CheckpointKind.POLICY, 0, new Date(), 6));
+    await publishEvent(h.bus, runId, checkpointPublished(runId, commonV1.CheckpointKind.POLICY, 0, { trainingExamples: 6 }));
     await until(async () => (await getRun(h.runStore, runId)).stage === commonV1.Stage.PRM_DATA);
     const source = { runId, kind: commonV1.CheckpointKind.POLICY, version: 0 };
     await publishEvent(h.bus, runId, { $case: 'prmDataReady', value: { artifactKey: 'k', sourcePolicy: source, prompts: 2, trajectories: 2, labelledSteps: 4, rollouts: 4, meanStepLabel: 0.5 } });

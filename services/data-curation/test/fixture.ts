@@ -13,7 +13,7 @@ import { createRun, getRun, updateRun } from '@mstar/runs';
 import { parseRunSpec, type ResolvedRunSpec } from '@mstar/runspec';
 import { createFsArtifactStore, createInMemoryRunStore, type ArtifactStore, type RunStore } from '@mstar/stores';
 import { createLogger, createMetrics, type Metrics } from '@mstar/telemetry';
-import { startTestGrpcServer } from '@mstar/testing';
+import { checkpointPublished, startTestGrpcServer } from '@mstar/testing';
 import { loadConfig, startDataCuration, type CurationProgress, type DataCurationConfig, type PolicyApi, type RunningDataCuration } from '../src/index.js';
 
 export const silentLogger = createLogger({ service: 'data-curation-test', level: 'silent' });
@@ -365,20 +365,7 @@ export function temperatureSelected(runId: string, iteration: number, temperatur
 }
 
 export function warmupPublished(runId: string, version = 0): EventPayload {
-  return {
-    $case: 'checkpointPublished',
-    value: {
-      checkpoint: {
-        ref: policyRef(runId, version),
-        iteration: version,
-        artifactPrefix: `runs/${runId}/checkpoints/policy/v${version}`,
-        createdAt: new Date(),
-        trainingExamples: 4,
-        parent: undefined,
-        optimizerStep: 1,
-      },
-    },
-  };
+  return checkpointPublished(runId, commonV1.CheckpointKind.POLICY, version);
 }
 
 export async function cancelRun(runStore: RunStore, runId: string): Promise<void> {

@@ -14,7 +14,7 @@ export const RUN_ID = 'run-test';
 export const silentLogger = createLogger({ service: 'policy-inference-test', level: 'silent' });
 
 export function checkpointPrefix(version: number): string {
-  return `runs/${RUN_ID}/checkpoints/policy/${version}`;
+  return `runs/${RUN_ID}/checkpoints/policy/v${version}`;
 }
 
 export interface TempArtifacts {

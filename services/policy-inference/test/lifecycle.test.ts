@@ -1,6 +1,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { commonV1, createEvent, eventsV1, eventSubject, type policyV1 } from '@mstar/contracts';
 import { createInProcessBus, type EventBus } from '@mstar/events';
+import { checkpointPublished } from '@mstar/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createPolicyClient, startPolicyInference, type PolicyClient, type PolicyLoader, type RunningPolicyInference } from '../src/index.js';
 import { checkpointPrefix, decoderProbe, failure, healthClient, prompt, RUN_ID, silentLogger, tempArtifacts, testConfig, until, writeCheckpoint, type TempArtifacts } from './fixture.js';
@@ -31,24 +32,7 @@ async function start(env: Record<string, string>, extra: { bus?: EventBus; wrapL
 }
 
 async function publishCheckpoint(bus: EventBus, version: number): Promise<void> {
-  const event = createEvent({
-    runId: RUN_ID,
-    source: 'trainer-test',
-    payload: {
-      $case: 'checkpointPublished',
-      value: {
-        checkpoint: {
-          ref: { runId: RUN_ID, kind: commonV1.CheckpointKind.POLICY, version },
-          iteration: version,
-          artifactPrefix: checkpointPrefix(version),
-          createdAt: new Date(),
-          trainingExamples: 0,
-          parent: undefined,
-          optimizerStep: 0,
-        },
-      },
-    },
-  });
+  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, commonV1.CheckpointKind.POLICY, version) });
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 

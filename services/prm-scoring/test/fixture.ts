@@ -10,6 +10,7 @@ import { exportOnnx, initWeights, ONNX_FILES, saveCheckpoint, storeCheckpointIO,
 import { createSession, type Session } from '@mstar/runtime';
 import { createFsArtifactStore, type ArtifactStore } from '@mstar/stores';
 import { createLogger } from '@mstar/telemetry';
+import { checkpointPublished } from '@mstar/testing';
 import { buildWorldTokenizer, createWorldTokenizer, encodePng } from '@mstar/world';
 import { service as healthService } from 'grpc-health-check';
 import { loadConfig, type LoadedPrm, type PrmScoringConfig } from '../src/index.js';
@@ -138,24 +139,7 @@ export function recordingLoader(log: RunLog): (loader: ModelLoader<LoadedPrm>) =
 }
 
 export async function publishCheckpoint(bus: EventBus, version: number, kind = commonV1.CheckpointKind.PRM): Promise<void> {
-  const event = createEvent({
-    runId: RUN_ID,
-    source: 'trainer-test',
-    payload: {
-      $case: 'checkpointPublished',
-      value: {
-        checkpoint: {
-          ref: { runId: RUN_ID, kind, version },
-          iteration: 0,
-          artifactPrefix: checkpointPrefix(version),
-          createdAt: new Date(),
-          trainingExamples: 0,
-          parent: undefined,
-          optimizerStep: 0,
-        },
-      },
-    },
-  });
+  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, kind, version) });
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 

@@ -1,2 +1,3 @@
 export * from './nats-server.js';
 export * from './grpc.js';
+export * from './events.js';
