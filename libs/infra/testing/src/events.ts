@@ -3,8 +3,9 @@ import { runArtifacts } from '@mstar/runspec';
 
 /**
  * A `checkpointPublished` payload as the trainer publishes it: a policy checkpoint's iteration is
- * its version and a PRM's is 0, the artifact prefix is the run's (`runs/<run>/checkpoints/<kind>/v<version>`),
- * no examples, no optimizer step, no parent. `fields` replaces any of these.
+ * its version and a PRM's is 0, the artifact prefix is the run's
+ * (`runs/<run>/checkpoints/<kind>/v<version>`), no examples, no optimizer step, no parent. `fields`
+ * replaces any of these.
  */
 export function checkpointPublished(
   runId: string,
