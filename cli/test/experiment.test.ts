@@ -22,10 +22,18 @@ import {
   type Experiment,
   type RunFunction,
   type RunResult,
+  type RunRow,
 } from '../src/experiment/index.js';
 
 const SPECS = fileURLToPath(new URL('../../specs/', import.meta.url));
 const EXPERIMENTS = fileURLToPath(new URL('../../experiments/', import.meta.url));
+
+/** The row `name` of `experiment`, which must run (a row, not the warm-up's). */
+function runRow(experiment: Experiment, name: string): RunRow {
+  const row = experiment.rows.find((r) => r.name === name);
+  if (row?.kind !== 'run') throw new Error(`row ${name} of ${experiment.name} does not run`);
+  return row;
+}
 
 const parse = (text: string, name = 'exp'): Promise<Experiment> => parseExperiment(text, { name, source: `${name}.yaml`, dir: SPECS, readBase: (p) => readFile(p, 'utf8') });
 
@@ -58,8 +66,7 @@ describe('experiment definitions', () => {
     const exp = await parse(TWO_ROWS);
     expect(exp.seeds).toEqual([3, 4]);
     expect(exp.rows.map((r) => `${r.kind}:${r.name}`)).toEqual(['warmup:warm-up', 'run:a', 'run:b']);
-    const [, a, b] = exp.rows;
-    if (a?.kind !== 'run' || b?.kind !== 'run') throw new Error('rows a and b run');
+    const [a, b] = [runRow(exp, 'a'), runRow(exp, 'b')];
     const spec = b.specFor(4);
     expect(spec.seed).toBe(4);
     expect(spec.name).toBe('exp-b');
@@ -82,8 +89,7 @@ describe('experiment definitions', () => {
       temperature: { static_temperature: 0.6 }
       top_p: 0.9
 `);
-    const [, , b, c] = exp.rows;
-    if (b?.kind !== 'run' || c?.kind !== 'run') throw new Error('rows b and c run');
+    const [b, c] = [runRow(exp, 'b'), runRow(exp, 'c')];
     expect(c.base).toBe(b.base);
     const spec = c.specFor(4);
     // b's overrides hold, c's apply over them, and the rest is the base's.
@@ -147,11 +153,7 @@ describe('experiment definitions', () => {
     const paper = await loadExperiment(join(EXPERIMENTS, 'paper-table.yaml'));
     expect(paper.seeds).toEqual([1, 2, 3]);
     expect(paper.rows.map((r) => r.name)).toEqual(['warm-up', 'rft-100', 'rest-em-100', 'continuous-100', 'continuous-25', 'random-2', 'prm-top-2', 'm-star-pass-at-k', 'm-star-reward-pass']);
-    const spec = (name: string) => {
-      const row = paper.rows.find((r) => r.name === name);
-      if (row?.kind !== 'run') throw new Error(`${name} runs`);
-      return row.specFor(1);
-    };
+    const spec = (name: string) => runRow(paper, name).specFor(1);
     expect(spec('rft-100')).toMatchObject({ trainingMethod: runV1.TrainingMethod.RESTART_FROM_LAST, intervalFraction: 1, iterations: 2 });
     expect(spec('rest-em-100')).toMatchObject({ trainingMethod: runV1.TrainingMethod.RESTART_FROM_INITIAL, intervalFraction: 1 });
     expect(spec('continuous-25').selection.rule).toBe(runV1.SelectionRule.ALL_CORRECT);
@@ -169,9 +171,7 @@ describe('experiment definitions', () => {
     const samePaperRow = { 'continuous-k4': 'continuous-25', 'continuous-k32': 'continuous-25', 'm-star-pass-at-k-k32': 'm-star-pass-at-k' } as const;
     expect(k.rows.map((r) => r.name)).toEqual(['warm-up', ...Object.keys(samePaperRow)]);
     for (const [name, paperName] of Object.entries(samePaperRow)) {
-      const row = k.rows.find((r) => r.name === name);
-      if (row?.kind !== 'run') throw new Error(`${name} runs`);
-      const { name: _n, samplesPerPrompt, ...rest } = row.specFor(1);
+      const { name: _n, samplesPerPrompt, ...rest } = runRow(k, name).specFor(1);
       const { name: _p, samplesPerPrompt: paperK, ...paperRest } = spec(paperName);
       expect([samplesPerPrompt, paperK]).toEqual([name.endsWith('k4') ? 4 : 32, 16]);
       expect(rest).toEqual(paperRest);
@@ -180,11 +180,8 @@ describe('experiment definitions', () => {
 
   it('fresh-prompts keeps paper-table\'s warm-up and samples unseen prompts from iteration 2 on', async () => {
     const fresh = await loadExperiment(join(EXPERIMENTS, 'fresh-prompts.yaml'));
-    const row = fresh.rows.find((r) => r.name === 'continuous-fresh');
-    if (row?.kind !== 'run') throw new Error('continuous-fresh runs');
-    const spec = row.specFor(1);
-    const paper = (await loadExperiment(join(EXPERIMENTS, 'paper-table.yaml'))).rows.find((r) => r.name === 'continuous-100');
-    if (paper?.kind !== 'run') throw new Error('continuous-100 runs');
+    const spec = runRow(fresh, 'continuous-fresh').specFor(1);
+    const paper = runRow(await loadExperiment(join(EXPERIMENTS, 'paper-table.yaml')), 'continuous-100');
     // Same v0 (the warm-up reads the first warmup.examples pool prompts, a prefix of either pool).
     expect(spec.warmup).toEqual(paper.specFor(1).warmup);
     expect(poolSlice(spec, 1).indices).toEqual(poolSlice(paper.specFor(1), 1).indices);
@@ -195,11 +192,7 @@ describe('experiment definitions', () => {
 
   it('tally-worked runs specs/tally-worked-long.yaml, and m-star-carry differs only in carrying the warm-up\'s optimizer', async () => {
     const tally = await loadExperiment(join(EXPERIMENTS, 'tally-worked.yaml'));
-    const specOf = (name: string) => {
-      const row = tally.rows.find((r) => r.name === name);
-      if (row?.kind !== 'run') throw new Error(`${name} runs`);
-      return row.specFor(2);
-    };
+    const specOf = (name: string) => runRow(tally, name).specFor(2);
     const long = parseRunSpec(await readFile(join(SPECS, 'tally-worked-long.yaml'), 'utf8'));
     expect({ ...specOf('m-star'), name: long.name }).toEqual({ ...long, seed: 2 });
     const carry = specOf('m-star-carry');
@@ -209,9 +202,14 @@ describe('experiment definitions', () => {
 
   it('tally-worked-few runs specs/tally-worked-few.yaml; m-star-8-epochs differs only in training 4 times as long, m-star-consistent and m-star-image-checked only in checking chains, m-star-consistent-8-epochs in both, m-star-consistent-balanced in what it keeps, m-star-consistent-balanced-wide also in sampling twice the prompts half as often, m-star-consistent-unsolved-wide from that in keeping only prompts not answered greedily, m-star-greedy-first-wide in sampling 8 times only the prompts not answered greedily, m-star-greedy-first-fresh from that in a fresh optimizer at 2e-5 for iteration 1, m-star-greedy-first-fresh-5 from that in 5 iterations over a pool that holds them, m-star-greedy-first-fresh-k16 in sampling 16 times, m-star-greedy-first-fresh-4ep in training 4 epochs an iteration; specs/tally-worked-few-gold.yaml is m-star-greedy-first-fresh\'s gold bound', async () => {
     const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
-    const [warm, mStar, eight, consistent, image, both, balanced, wide, unsolved, greedyFirst, fresh, fiveIterations, sixteen, fourEpochs, hinted, hintedWarmup] = few.rows;
+    const [warm] = few.rows;
     expect([warm?.kind === 'warmup' && warm.of, few.seeds]).toEqual(['m-star', [1, 2]]);
-    if (mStar?.kind !== 'run' || eight?.kind !== 'run' || consistent?.kind !== 'run' || image?.kind !== 'run' || both?.kind !== 'run' || balanced?.kind !== 'run' || wide?.kind !== 'run' || unsolved?.kind !== 'run' || greedyFirst?.kind !== 'run' || fresh?.kind !== 'run' || fiveIterations?.kind !== 'run' || sixteen?.kind !== 'run' || fourEpochs?.kind !== 'run' || hinted?.kind !== 'run' || hintedWarmup?.kind !== 'run') throw new Error('every row but the warm-up runs');
+    const row = (name: string): RunRow => runRow(few, `m-star${name}`);
+    const [mStar, eight, consistent, image] = [row(''), row('-8-epochs'), row('-consistent'), row('-image-checked')];
+    const [both, balanced, wide] = [row('-consistent-8-epochs'), row('-consistent-balanced'), row('-consistent-balanced-wide')];
+    const [unsolved, greedyFirst, fresh] = [row('-consistent-unsolved-wide'), row('-greedy-first-wide'), row('-greedy-first-fresh')];
+    const [fiveIterations, sixteen, fourEpochs] = [row('-greedy-first-fresh-5'), row('-greedy-first-fresh-k16'), row('-greedy-first-fresh-4ep')];
+    const [hinted, hintedWarmup] = [row('-greedy-first-fresh-hint'), row('-hinted-warmup')];
     const spec = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few.yaml'), 'utf8'));
     expect({ ...mStar.specFor(2), name: spec.name }).toEqual({ ...spec, seed: 2 });
     const longer = eight.specFor(2);
@@ -458,8 +456,7 @@ describe('the report', () => {
     // Results as runs leave them (spec.yaml is what the row defines now, as on resume).
     const { formatRunSpec } = await import('@mstar/runspec');
     const put = async (r: RunResult): Promise<void> => {
-      const row = exp.rows.find((x) => x.name === r.row);
-      if (row?.kind !== 'run') throw new Error('a run row');
+      const row = runRow(exp, r.row);
       const dir = runDir(out, r.row, r.seed);
       await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
       await writeResult(dir, { ...r, spec: formatRunSpec(row.specFor(r.seed)) });
