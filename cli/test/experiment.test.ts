@@ -28,7 +28,7 @@ import {
 const SPECS = fileURLToPath(new URL('../../specs/', import.meta.url));
 const EXPERIMENTS = fileURLToPath(new URL('../../experiments/', import.meta.url));
 
-/** The row `name` of `experiment`, which must run (a row, not the warm-up's). */
+/** The row `name` of `experiment`; throws unless it is there and runs (not a warm-up row). */
 function runRow(experiment: Experiment, name: string): RunRow {
   const row = experiment.rows.find((r) => r.name === name);
   if (row?.kind !== 'run') throw new Error(`row ${name} of ${experiment.name} does not run`);
