@@ -32,7 +32,7 @@ async function start(env: Record<string, string>, extra: { bus?: EventBus; wrapL
 }
 
 async function publishCheckpoint(bus: EventBus, version: number): Promise<void> {
-  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, commonV1.CheckpointKind.POLICY, version) });
+  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, commonV1.CheckpointKind.POLICY, version, { artifactPrefix: checkpointPrefix(version) }) });
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 

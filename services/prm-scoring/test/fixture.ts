@@ -139,7 +139,7 @@ export function recordingLoader(log: RunLog): (loader: ModelLoader<LoadedPrm>) =
 }
 
 export async function publishCheckpoint(bus: EventBus, version: number, kind = commonV1.CheckpointKind.PRM): Promise<void> {
-  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, kind, version) });
+  const event = createEvent({ runId: RUN_ID, source: 'trainer-test', payload: checkpointPublished(RUN_ID, kind, version, { artifactPrefix: checkpointPrefix(version) }) });
   await bus.publish(eventSubject(event), eventsV1.Event.encode(event).finish(), { msgId: event.eventId });
 }
 
