@@ -264,7 +264,7 @@ describe('experiment definitions', () => {
     expect((2 * rationalized.warmup.examples * rationalized.warmup.epochs) / rationalized.warmup.batchSize).toBe((spec.warmup.examples * spec.warmup.epochs) / spec.warmup.batchSize);
     // The control: the same hinted warm-up, no rationalization.
     expect(hintedWarmup.specFor(2)).toEqual({ ...rationalized, name: hintedWarmup.specFor(2).name, selection: fromFresh.selection });
-    expect(few.rows).toHaveLength(16);
+    expect(few.rows).toHaveLength(23);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
     const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));
@@ -273,6 +273,25 @@ describe('experiment definitions', () => {
     expect(gold.warmup).toEqual({ ...spec.warmup, examples: Math.max(...sampled) + 1, epochs: 6 });
     expect([Math.ceil(gold.warmup.examples / gold.warmup.batchSize) * gold.warmup.epochs, (spec.warmup.examples / spec.warmup.batchSize) * spec.warmup.epochs]).toEqual([1602, 1650]);
     expect([gold.world, gold.seed, Math.min(...poolSlice(gold, 1).indices)]).toEqual([{ ...spec.world, poolSize: 4496 }, spec.seed, gold.warmup.examples]);
+  });
+
+  it("tally-worked-few's hint- rows are the paper table's rows on m-star-greedy-first-fresh-hint's settings, each changing what its paper-table row changes", async () => {
+    const few = await loadExperiment(join(EXPERIMENTS, 'tally-worked-few.yaml'));
+    const specOf = (name: string) => runRow(few, name).specFor(2);
+    const mStar = specOf('m-star-greedy-first-fresh-hint');
+    const changes = (name: string, changed: Partial<typeof mStar>) => expect(specOf(name)).toEqual({ ...mStar, name: `tally-worked-few-${name}`, ...changed });
+    changes('hint-pass-at-k', { temperature: { ...mStar.temperature, mode: runV1.TemperatureMode.BALANCER_PASS_AT_K } });
+    const staticT = { ...mStar.temperature, mode: runV1.TemperatureMode.STATIC };
+    expect([mStar.temperature.mode, staticT.staticTemperature]).toEqual([runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K, 1]);
+    changes('hint-prm-top-2', { temperature: staticT });
+    changes('hint-random-2', { temperature: staticT, selection: { ...mStar.selection, rule: runV1.SelectionRule.RANDOM_K } });
+    const allCorrect = { temperature: staticT, selection: { ...mStar.selection, rule: runV1.SelectionRule.ALL_CORRECT } };
+    changes('hint-all-correct', allCorrect);
+    changes('hint-rft', { ...allCorrect, trainingMethod: runV1.TrainingMethod.RESTART_FROM_LAST });
+    changes('hint-rest-em', { ...allCorrect, trainingMethod: runV1.TrainingMethod.RESTART_FROM_INITIAL });
+    changes('hint-all-correct-100', { ...allCorrect, intervalFraction: 0.7033, iterations: 1 });
+    // The 100% row samples the three slices' 3,072 prompts in its one iteration.
+    expect(poolSlice(specOf('hint-all-correct-100'), 1).indices).toEqual([1, 2, 3].flatMap((i) => poolSlice(mStar, i).indices));
   });
 });
 
