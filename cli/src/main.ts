@@ -60,8 +60,9 @@ program
   .option('--only <rows>', 'comma-separated rows to run (a warm-up row runs the row it reads); the report still covers every row')
   .option('--report-only', 'run nothing: rebuild summary.json, sweeps.json, table.md and plots/ from the complete runs')
   .option('--prune-checkpoints', 'delete the intermediate policy checkpoints of each completed run (keeps v0, the last policy, the PRM)')
+  .option('--reuse-warmup', 'start a run from the policy v0 of a complete run at its seed with the same warm-up settings (in this results folder) instead of training it again')
   .addOption(new Option('--log-level <level>', "level of each run's services.log").choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (name: string, opts: { seeds?: string; out?: string; only?: string; reportOnly?: boolean; pruneCheckpoints?: boolean; logLevel: 'info' }) => {
+  .action(async (name: string, opts: { seeds?: string; out?: string; only?: string; reportOnly?: boolean; pruneCheckpoints?: boolean; reuseWarmup?: boolean; logLevel: 'info' }) => {
     const { experimentName, loadExperiment, parseSeedList, runExperiment, writeReport } = await import('./experiment/index.js');
     const file = /\.ya?ml$/.test(name) ? name : join(EXPERIMENTS, `${name}.yaml`);
     const experiment = await loadExperiment(file);
@@ -75,6 +76,7 @@ program
         seeds,
         only: opts.only?.split(',').map((s) => s.trim()),
         pruneCheckpoints: opts.pruneCheckpoints,
+        reuseWarmup: opts.reuseWarmup,
         run: ({ specPath, outDir: dir, runId }) => runLocal({ specPath, outDir: dir, runId, progress: false, logLevel: opts.logLevel }),
       });
       console.error(`experiment ${experiment.name}: ${outcome.ran} runs done now, ${outcome.skipped} complete before, ${outcome.failed.length} failed`);

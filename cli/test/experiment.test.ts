@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonV1, eventsV1, runV1 } from '@mstar/contracts';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
-import { parseRunSpec, poolSlice } from '@mstar/runspec';
+import { parseRunSpec, poolSlice, runArtifacts } from '@mstar/runspec';
+import { createFsArtifactStore } from '@mstar/stores';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   loadExperiment,
@@ -369,6 +370,51 @@ describe('running an experiment', () => {
     await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['warm-up'], run: fourth.run, log });
     expect(fourth.calls).toEqual(['exp-a-s3']);
     await expect(runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['c'], run: fourth.run, log })).rejects.toThrow('--only: c is not a row of exp');
+  });
+
+  it('under reuseWarmup starts a run from the policy v0 of a complete run at its seed with the same warm-up settings, and only then', async () => {
+    const exp = await parse(`
+base: tiny.yaml
+rows:
+  - name: a
+  - name: b
+    overrides: { intervalFraction: 0.5 }
+  - name: c
+    overrides: { warmup: { epochs: 3 } }
+  - name: d
+    overrides: { iterations: 1 }
+  - name: e
+    overrides: { world: { poolSize: 96 } }
+`);
+    const v0 = (dir: string, runId: string) => ({ store: createFsArtifactStore({ root: join(dir, 'artifacts') }), prefix: runArtifacts(runId).policyCheckpoint(0) });
+    /** Per run: the v0 weights it found already there, or 'trained' after writing its own. */
+    const found: Record<string, string> = {};
+    const run: RunFunction = async ({ outDir, runId }) => {
+      const { store: opening, prefix } = v0(outDir, runId);
+      const store = await opening;
+      if (await store.exists(`${prefix}/COMPLETE`)) found[runId] = new TextDecoder().decode(await store.get(`${prefix}/weights.bin`));
+      else {
+        found[runId] = 'trained';
+        await store.put(`${prefix}/weights.bin`, new TextEncoder().encode(`v0 of ${runId}`));
+        await store.put(`${prefix}/COMPLETE`, new TextEncoder().encode('done'));
+      }
+      await store.close();
+      return { run: runRecord(runId, [stats(0), stats(1)]), seconds: 5 };
+    };
+    const lines: string[] = [];
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['a', 'b', 'c', 'e'], run, reuseWarmup: true, log: (l) => void lines.push(l) });
+    // b trains what a trained; c's warm-up is longer; e's pool is larger (warmupSettings compares the whole world).
+    expect(found).toEqual({ 'exp-a-s3': 'trained', 'exp-b-s3': 'v0 of exp-a-s3', 'exp-c-s3': 'trained', 'exp-e-s3': 'trained' });
+    expect([(await readResult(runDir(out, 'a', 3))).warmupFrom, (await readResult(runDir(out, 'b', 3))).warmupFrom, (await readResult(runDir(out, 'c', 3))).warmupFrom]).toEqual([undefined, 'exp-a-s3', undefined]);
+    expect(lines).toContain('[2/4] b seed 3: policy v0 copied from exp-a-s3 (the same warm-up settings and seed; trained by exp-a-s3)');
+    // A donor that no longer holds v0 (a's artifacts gone) is passed over; b's copy still names a as
+    // the run that trained it. Without reuseWarmup every run trains its own.
+    await rm(join(runDir(out, 'a', 3), 'artifacts'), { recursive: true });
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, reuseWarmup: true, log: () => undefined });
+    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['v0 of exp-a-s3', 'exp-a-s3']);
+    await rm(runDir(out, 'd', 3), { recursive: true });
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, log: () => undefined });
+    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['trained', undefined]);
   });
 
   it('refuses to resume over runs made from another spec', async () => {

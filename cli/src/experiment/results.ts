@@ -24,6 +24,8 @@ export interface RunResult {
   readonly iterations: readonly commonV1.IterationStats[];
   /** TemperatureSelected of iterations 1..N as the balancer recorded them (with the sweep table when one ran). */
   readonly selections: readonly eventsV1.TemperatureSelected[];
+  /** The run whose policy v0 this run took instead of training its own (`--reuse-warmup`); its wall time then leaves the warm-up out. */
+  readonly warmupFrom?: string | undefined;
 }
 
 export const RESULT_FILE = 'result.json';
@@ -49,6 +51,7 @@ export async function writeResult(dir: string, result: RunResult): Promise<void>
     spec: result.spec,
     iterations: result.iterations.map((s) => commonV1.IterationStats.toJSON(s)),
     selections: result.selections.map((s) => eventsV1.TemperatureSelected.toJSON(s)),
+    ...(result.warmupFrom === undefined ? {} : { warmupFrom: result.warmupFrom }),
   };
   const tmp = join(dir, `${RESULT_FILE}.tmp`);
   await writeFile(tmp, `${JSON.stringify(json, null, 2)}\n`);
@@ -72,6 +75,7 @@ export async function readResult(dir: string): Promise<RunResult> {
     spec: String(raw['spec']),
     iterations: list('iterations').map((s) => commonV1.IterationStats.fromJSON(s)),
     selections: list('selections').map((s) => eventsV1.TemperatureSelected.fromJSON(s)),
+    ...(typeof raw['warmupFrom'] === 'string' ? { warmupFrom: raw['warmupFrom'] } : {}),
   };
 }
 
@@ -118,5 +122,25 @@ export async function pruneCheckpoints(artifactsRoot: string, run: runV1.Run): P
     return deleted;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * Copies policy v0 of run `from` into the artifacts of run `to` (both `{ artifacts root, run id }`),
+ * its COMPLETE marker last, and returns how many files it copied; 0 when `from` no longer holds a
+ * complete v0. The trainer of `to` then finds v0 complete and publishes it instead of training it.
+ */
+export async function copyPolicyV0(from: { readonly artifacts: string; readonly runId: string }, to: { readonly artifacts: string; readonly runId: string }): Promise<number> {
+  if (!(await exists(from.artifacts))) return 0;
+  const [source, target] = [await createFsArtifactStore({ root: from.artifacts }), await createFsArtifactStore({ root: to.artifacts })];
+  try {
+    const [prefix, into] = [runArtifacts(from.runId).policyCheckpoint(0), runArtifacts(to.runId).policyCheckpoint(0)];
+    const marker = runArtifacts(from.runId).complete(prefix);
+    if (!(await source.exists(marker))) return 0;
+    const keys = (await source.list(`${prefix}/`)).filter((key) => key !== marker);
+    for (const key of [...keys, marker]) await target.put(`${into}${key.slice(prefix.length)}`, await source.getStream(key));
+    return keys.length + 1;
+  } finally {
+    await Promise.all([source.close(), target.close()]);
   }
 }

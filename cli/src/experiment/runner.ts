@@ -2,9 +2,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runV1 } from '@mstar/contracts';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
-import { formatRunSpec } from '@mstar/runspec';
+import { formatRunSpec, parseRunSpec } from '@mstar/runspec';
+import { warmupSettings } from '@mstar/trainer';
 import { runIdOf, type Experiment, type RunRow } from './definition.js';
-import { exists, isComplete, pruneCheckpoints, readResult, readSelections, runDir, SPEC_FILE, writeResult } from './results.js';
+import { copyPolicyV0, exists, isComplete, pruneCheckpoints, readResult, readSelections, runDir, SPEC_FILE, writeResult } from './results.js';
 
 /** What runs one spec: `runLocal` in the command, a fake in tests. */
 export type RunFunction = (options: { readonly specPath: string; readonly outDir: string; readonly runId: string }) => Promise<{ readonly run: runV1.Run; readonly seconds: number }>;
@@ -21,6 +22,8 @@ export interface ExperimentRunOptions {
   readonly log?: ((line: string) => void) | undefined;
   /** Delete each completed run's intermediate policy checkpoints. */
   readonly pruneCheckpoints?: boolean | undefined;
+  /** Start each run from the policy v0 of a complete run at its seed with the same warm-up settings, when one still holds it. */
+  readonly reuseWarmup?: boolean | undefined;
 }
 
 export interface ExperimentRunOutcome {
@@ -72,6 +75,22 @@ export async function assertSameSpec(planned: PlannedRun): Promise<void> {
   }
 }
 
+/**
+ * The complete runs of the experiment at the planned run's seed that trained (or took) the v0 it
+ * would train: the same `warmupSettings` in the spec that ran. Each with the run that trained it.
+ */
+async function warmupDonors(experiment: Experiment, outDir: string, planned: PlannedRun): Promise<{ dir: string; runId: string; trainedBy: string }[]> {
+  const wanted = JSON.stringify(warmupSettings(planned.row.specFor(planned.seed)));
+  const donors: { dir: string; runId: string; trainedBy: string }[] = [];
+  for (const row of experiment.rows) {
+    const dir = runDir(outDir, row.name, planned.seed);
+    if (row.kind !== 'run' || row === planned.row || !(await isComplete(dir))) continue;
+    const result = await readResult(dir);
+    if (JSON.stringify(warmupSettings(parseRunSpec(result.spec))) === wanted) donors.push({ dir, runId: result.runId, trainedBy: result.warmupFrom ?? result.runId });
+  }
+  return donors;
+}
+
 const hours = (seconds: number): string => (seconds < 5400 ? `${(seconds / 60).toFixed(0)} min` : `${(seconds / 3600).toFixed(1)} h`);
 const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
 
@@ -79,7 +98,9 @@ const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(10
  * Runs every (row, seed) of the plan in sequence. A complete run (result.json present, same spec)
  * is skipped; a folder without result.json is an interrupted run and is deleted and redone from
  * scratch. A failed run is reported and left for inspection; the others go on, and the next call
- * redoes it.
+ * redoes it. Under `reuseWarmup` a run starts with a copy of the policy v0 of a complete run at its
+ * seed with the same warm-up settings (when one still holds it), which its trainer publishes
+ * instead of training v0 again; result.json names that run in `warmupFrom`.
  */
 export async function runExperiment(options: ExperimentRunOptions): Promise<ExperimentRunOutcome> {
   const log = options.log ?? ((line: string): void => console.error(line));
@@ -109,6 +130,16 @@ export async function runExperiment(options: ExperimentRunOptions): Promise<Expe
     const spec = planned.row.specFor(planned.seed);
     const specPath = join(planned.dir, SPEC_FILE);
     await writeFile(specPath, formatRunSpec(spec));
+    let warmupFrom: string | undefined;
+    if (options.reuseWarmup === true) {
+      for (const donor of await warmupDonors(options.experiment, options.outDir, planned)) {
+        const copied = await copyPolicyV0({ artifacts: join(donor.dir, 'artifacts'), runId: donor.runId }, { artifacts: join(planned.dir, 'artifacts'), runId: planned.runId });
+        if (copied === 0) continue;
+        warmupFrom = donor.trainedBy;
+        log(`${tag}: policy v0 copied from ${donor.runId} (the same warm-up settings and seed; trained by ${donor.trainedBy})`);
+        break;
+      }
+    }
     log(`${tag}: running ${planned.runId} in ${planned.dir}`);
     try {
       const { run, seconds: took } = await options.run({ specPath, outDir: planned.dir, runId: planned.runId });
@@ -124,6 +155,7 @@ export async function runExperiment(options: ExperimentRunOptions): Promise<Expe
         spec: formatRunSpec(spec),
         iterations: run.summary,
         selections: await readSelections(artifacts, planned.runId),
+        warmupFrom,
       });
       if (options.pruneCheckpoints === true) await pruneCheckpoints(artifacts, run);
       ran++;

@@ -13,5 +13,5 @@ export type { RunningTrainer, StartTrainerOptions } from './server.js';
 export type { TrainerProgress } from './consumers.js';
 export { CHECKPOINT_META_FILE } from './checkpoints.js';
 export type { CheckpointMeta, TrainerStage } from './checkpoints.js';
-export { iterationStart, scheduleOf, warmupItems } from './stages.js';
+export { iterationStart, scheduleOf, warmupItems, warmupSettings } from './stages.js';
 export type { IterationStart } from './stages.js';

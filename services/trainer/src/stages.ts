@@ -125,13 +125,18 @@ export function warmupItems(pool: readonly EvalItem[], warmup: Pick<runV1.Warmup
   return warmup.hinted ? [...gold, ...gold.map((item) => ({ ...item, question: withAnswerHint(item.question, item.answer) }))] : gold;
 }
 
+/** The settings policy v0 depends on, the only ones trainWarmup reads: runs that agree on them train the same v0. */
+export function warmupSettings(spec: ResolvedRunSpec): Pick<ResolvedRunSpec, 'seed' | 'model' | 'world' | 'warmup'> {
+  return { seed: spec.seed, model: spec.model, world: spec.world, warmup: spec.warmup };
+}
+
 /**
  * Stage 1: fresh weights, their vision tower pretrained for `warmup.vision_pretraining_steps` (when
  * > 0), then SFT on the gold CoT of the first `warmup.examples` pool items (and of their hinted
  * copies under `warmup.hinted`) -> policy v0.
  */
 export async function trainWarmup(deps: StageDeps, run: StageRun): Promise<StageOutput> {
-  const { spec } = run;
+  const spec = warmupSettings(run.spec);
   const config = modelConfigOf(spec.model.preset);
   const tokenizerFiles = buildWorldTokenizer();
   const tokenizer = createTokenizer(tokenizerFiles);
