@@ -493,6 +493,8 @@ describe('aggregation', () => {
     expect(warm).toMatchObject({ row: 'warm-up', kind: 'warmup', warmup_of: 'a', seeds: [3, 4, 9], final_iteration: 0 });
     expect(warm?.id_greedy_mean).toBeCloseTo(0.7 / 3, 12);
     expect(warm?.per_seed.map((s) => s.wall_seconds)).toEqual([30, 30, 30]);
+    expect(summarise(exp, [{ ...result('a', 3, 0.2, 0.3), warmupFrom: 'exp-b-s3' }], [3])[1]?.per_seed.map((s) => s.warmup_from)).toEqual(['exp-b-s3']);
+    expect(a?.per_seed.map((s) => s.warmup_from)).toEqual([null, null, null]);
     expect(warm?.per_iteration).toHaveLength(1);
     // One seed: a mean, no spread; the seeds without a run are listed.
     expect(b).toMatchObject({ seeds: [4], missing_seeds: [3, 9], id_greedy_mean: 0.2, id_greedy_std: null });
@@ -528,7 +530,7 @@ describe('the report', () => {
     };
     await put(result('a', 3, 0.2, 0.3, [sweep(1, [[0.6, 0.4], [1, 0.5]])]));
     await put(result('a', 4, 0.2, 0.5, [sweep(1, [[0.6, 0.6], [1, 0.7]])]));
-    await put(result('b', 3, 0.3, 0.25));
+    await put({ ...result('b', 3, 0.3, 0.25), warmupFrom: 'exp-a-s3' });
 
     const report = await writeReport(exp, out, [3, 4]);
     expect(report.files).toEqual([
@@ -558,6 +560,9 @@ describe('the report', () => {
     // b's own v0 (30%) is not the warm-up row's (a's, 20%): the gain is against its own.
     expect(table).toContain('| b |  | 1/2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | 30.0 | -5.0 | 5.0 |');
     expect(table).toContain('| warm-up |  | 2/2 | 20.0 ± 0.0 |');
+    // Per seed, a run that took another run's v0 says whose.
+    expect(table).toContain('| b | 3 | v2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | 1.20 | 300 (v0 of exp-a-s3) |');
+    expect(table).toContain('| a | 3 | v2 | 30.0 | 15.0 | 30.0 | 70.0 | 50.0 | 1.20 | 300 |');
     expect(table).toContain('![greedy-in-domain.svg](plots/greedy-in-domain.svg)');
 
     for (const file of report.files.filter((f) => f.endsWith('.svg'))) {

@@ -41,7 +41,15 @@ type WarmupMetric = (typeof WARMUP_METRICS)[number];
 
 type Means<K extends string> = { [M in K as `${M}_mean`]: number | null } & { [M in K as `${M}_std`]: number | null };
 
-export type PerSeed = { readonly seed: number; readonly run_id: string; readonly final_iteration: number; readonly final_temperature: number; readonly wall_seconds: number } & {
+export type PerSeed = {
+  readonly seed: number;
+  readonly run_id: string;
+  readonly final_iteration: number;
+  readonly final_temperature: number;
+  readonly wall_seconds: number;
+  /** The run that trained the policy v0 this run took (`--reuse-warmup`), else null: then wall_seconds leaves the warm-up out. */
+  readonly warmup_from: string | null;
+} & {
   readonly [M in MetricName]: number | null;
 } & { readonly [M in WarmupMetric as `warmup_${M}`]: number | null };
 
@@ -119,6 +127,7 @@ function perSeed(row: ExperimentRow, result: RunResult): PerSeed {
     final_iteration: final?.iteration ?? 0,
     final_temperature: final?.evalTemperature ?? 0,
     wall_seconds: row.kind === 'warmup' ? (warm?.wallSeconds ?? 0) : result.wallSeconds,
+    warmup_from: result.warmupFrom ?? null,
     ...metrics,
     ...warmup,
   } as PerSeed;
