@@ -234,7 +234,10 @@ async function measure(deps: EvaluatorDeps, run: runV1.Run, spec: ResolvedRunSpe
   }
 
   const published = await readPolicySeen(deps.artifacts, runId, iteration);
-  const previous = iteration === 0 ? run.createdAt : (await readPolicySeen(deps.artifacts, runId, iteration - 1))?.createdAt;
+  // A policy's wall time runs from the previous policy's checkpoint, or from the run's start where
+  // that is later: a v0 copied from another run (`mstar experiment --reuse-warmup`) predates the run.
+  const since = iteration === 0 ? run.createdAt : (await readPolicySeen(deps.artifacts, runId, iteration - 1))?.createdAt;
+  const previous = since !== undefined && run.createdAt !== undefined && since < run.createdAt ? run.createdAt : since;
   const end = published?.createdAt;
   const stats: commonV1.IterationStats = {
     iteration,

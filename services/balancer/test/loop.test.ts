@@ -232,6 +232,18 @@ describe('the loop over a whole run (REWARD_PASS_AT_K, sweep before every iterat
   });
 });
 
+test('a v0 created before its run (copied from another run) takes no wall time, and v1 counts from the run start', async () => {
+  const h = await harness({ script: SCRIPT });
+  const runId = 'copied-v0';
+  const created = (await startRun(h, runId, (s) => void (s.iterations = 1))).createdAt!.getTime();
+  await prepare(h, runId, new Date(created - 600_000));
+  await until(() => ofKind(runEvents(h, runId), 'temperatureSelected').length === 1);
+  h.policy.served = { runId, version: 1 };
+  await publishEvent(h.bus, runId, checkpointPublished(runId, POLICY, 1, { createdAt: new Date(created + 45_000), trainingExamples: 3 }));
+  await until(() => ofKind(runEvents(h, runId), 'runFinished').length === 1);
+  expect(ofKind(runEvents(h, runId), 'iterationEvaluated').map((e) => e.stats?.wallSeconds)).toEqual([0, 45]);
+});
+
 describe('temperature modes', () => {
   test('PASS_AT_K chooses by Pass@K; the last row is measured at that temperature', async () => {
     const script: PolicyScript = { greedy: () => 1, samples: { 0: SCRIPT.samples[0]!, 1: { 1.5: { m: 2, r: 1 } } } };
