@@ -80,6 +80,23 @@ describe('mstar experiment tiny (the whole pipeline, one row at one seed)', () =
     expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('| m-star |');
   }, 120_000);
 
+  it('under --reuse-warmup starts another row from the complete run\'s v0 instead of training it again', async () => {
+    const reused = await mstar('experiment', 'tiny', '--only', 'static', '--seeds', '7', '--out', out, '--reuse-warmup');
+    expect(reused.status, reused.stderr.slice(-2000)).toBe(0);
+    expect(reused.stderr).toContain('[1/1] static seed 7: policy v0 copied from tiny-m-star-s7');
+    const [donor, result] = [await readResult(runDir(out, 'm-star', 7)), await readResult(runDir(out, 'static', 7))];
+    expect(result.warmupFrom).toBe('tiny-m-star-s7');
+    // The trainer published the copied v0 without training it (its log starts no warm-up), and v0
+    // answers greedily as the donor's did.
+    expect(await readFile(join(runDir(out, 'static', 7), 'services.log'), 'utf8')).not.toContain('"stage":"warmup","iteration":0,"msg":"training started"');
+    const greedy = (s: (typeof result.iterations)[number] | undefined) => [s?.greedyAccuracyValidation, s?.greedyAccuracyInDomain, s?.greedyAccuracyOutOfDomain];
+    expect(greedy(result.iterations[0])).toEqual(greedy(donor.iterations[0]));
+    // v0 predates the run: no wall time of its own, and v1's counts from the run's start.
+    expect(result.iterations[0]?.wallSeconds).toBe(0);
+    expect(result.iterations[1]?.wallSeconds).toBeLessThan(result.wallSeconds);
+    expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('(v0 of tiny-m-star-s7)');
+  }, 240_000);
+
   it('names what is wrong in the command line', async () => {
     const missing = await mstar('experiment', 'no-such-experiment');
     expect(missing.status).toBe(1);
