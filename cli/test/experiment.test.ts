@@ -386,12 +386,11 @@ rows:
   - name: e
     overrides: { world: { poolSize: 96 } }
 `);
-    const v0 = (dir: string, runId: string) => ({ store: createFsArtifactStore({ root: join(dir, 'artifacts') }), prefix: runArtifacts(runId).policyCheckpoint(0) });
     /** Per run: the v0 weights it found already there, or 'trained' after writing its own. */
     const found: Record<string, string> = {};
     const run: RunFunction = async ({ outDir, runId }) => {
-      const { store: opening, prefix } = v0(outDir, runId);
-      const store = await opening;
+      const store = await createFsArtifactStore({ root: join(outDir, 'artifacts') });
+      const prefix = runArtifacts(runId).policyCheckpoint(0);
       if (await store.exists(`${prefix}/COMPLETE`)) found[runId] = new TextDecoder().decode(await store.get(`${prefix}/weights.bin`));
       else {
         found[runId] = 'trained';
