@@ -47,7 +47,7 @@ export type PerSeed = {
   readonly final_iteration: number;
   readonly final_temperature: number;
   readonly wall_seconds: number;
-  /** The run that trained the policy v0 this run took (`--reuse-warmup`), else null: then wall_seconds leaves the warm-up out. */
+  /** The run that trained the policy v0 this run took (`--reuse-warmup`; wall_seconds then leaves the warm-up out), else null. */
   readonly warmup_from: string | null;
 } & {
   readonly [M in MetricName]: number | null;
