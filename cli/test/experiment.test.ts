@@ -265,7 +265,7 @@ describe('experiment definitions', () => {
     expect((2 * rationalized.warmup.examples * rationalized.warmup.epochs) / rationalized.warmup.batchSize).toBe((spec.warmup.examples * spec.warmup.epochs) / spec.warmup.batchSize);
     // The control: the same hinted warm-up, no rationalization.
     expect(hintedWarmup.specFor(2)).toEqual({ ...rationalized, name: hintedWarmup.specFor(2).name, selection: fromFresh.selection });
-    expect(few.rows).toHaveLength(23);
+    expect(few.rows).toHaveLength(24);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
     const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));
@@ -285,6 +285,7 @@ describe('experiment definitions', () => {
     const staticT = { ...mStar.temperature, mode: runV1.TemperatureMode.STATIC };
     expect([mStar.temperature.mode, staticT.staticTemperature]).toEqual([runV1.TemperatureMode.BALANCER_REWARD_PASS_AT_K, 1]);
     changes('hint-prm-top-2', { temperature: staticT });
+    changes('hint-static-t08', { temperature: { ...staticT, staticTemperature: 0.8 } });
     changes('hint-random-2', { temperature: staticT, selection: { ...mStar.selection, rule: runV1.SelectionRule.RANDOM_K } });
     const allCorrect = { temperature: staticT, selection: { ...mStar.selection, rule: runV1.SelectionRule.ALL_CORRECT } };
     changes('hint-all-correct', allCorrect);
