@@ -415,6 +415,13 @@ rows:
     await rm(runDir(out, 'd', 3), { recursive: true });
     await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, log: () => undefined });
     expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['trained', undefined]);
+    // A donor whose v0 has lost its COMPLETE marker (b's copy, its weights still there) is passed over too.
+    const copied = await createFsArtifactStore({ root: join(runDir(out, 'b', 3), 'artifacts') });
+    expect(await copied.delete(`${runArtifacts('exp-b-s3').policyCheckpoint(0)}/COMPLETE`)).toBe(true);
+    await copied.close();
+    await rm(runDir(out, 'd', 3), { recursive: true });
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, reuseWarmup: true, log: () => undefined });
+    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['trained', undefined]);
   });
 
   it('refuses to resume over runs made from another spec', async () => {
