@@ -59,8 +59,10 @@ program
   .option('--out <dir>', 'results folder (default results/<name>)')
   .option('--only <rows>', 'comma-separated rows to run (a warm-up row runs the row it reads); the report still covers every row')
   .option('--report-only', 'run nothing: rebuild summary.json, sweeps.json, table.md and plots/ from the complete runs')
-  .option('--prune-checkpoints', 'delete the intermediate policy checkpoints of each completed run (keeps v0, the last policy, the PRM)')
-  .option('--reuse-warmup', 'start a run from the policy v0 of a complete run at its seed with the same warm-up settings (in this results folder) instead of training it again')
+  .addOption(new Option('--prune-checkpoints', 'delete the intermediate policy checkpoints of each completed run (keeps v0, the last policy, the PRM)').conflicts('reportOnly'))
+  .addOption(
+    new Option('--reuse-warmup', 'start a run from the policy v0 of a complete run at its seed with the same warm-up settings (in this results folder) instead of training it again').conflicts('reportOnly'),
+  )
   .addOption(new Option('--log-level <level>', "level of each run's services.log").choices(['debug', 'info', 'warn', 'error']).default('info'))
   .action(async (name: string, opts: { seeds?: string; out?: string; only?: string; reportOnly?: boolean; pruneCheckpoints?: boolean; reuseWarmup?: boolean; logLevel: 'info' }) => {
     const { experimentName, loadExperiment, parseSeedList, runExperiment, writeReport } = await import('./experiment/index.js');

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonV1, createEvent, runV1 } from '@mstar/contracts';
 import { describe, expect, it } from 'vitest';
@@ -59,5 +62,18 @@ describe('the mstar command', () => {
   it('refuses an unknown benchmark and an unknown state filter', () => {
     expect(mstar('bench', 'nope').stderr).toContain('unknown benchmark nope');
     expect(mstar('run', 'list', '--state', 'DONE').stderr).toContain('Allowed choices are PENDING');
+  }, 90_000);
+
+  it('refuses the options that act on runs together with --report-only, which runs nothing', () => {
+    const out = mkdtempSync(join(tmpdir(), 'mstar-cli-'));
+    try {
+      for (const flag of ['--reuse-warmup', '--prune-checkpoints']) {
+        const result = mstar('experiment', 'tiny', '--report-only', flag, '--out', out);
+        expect([result.status, result.stderr]).toEqual([1, expect.stringContaining(`option '${flag}' cannot be used with option '--report-only'`)]);
+      }
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 90_000);
 });
