@@ -407,21 +407,22 @@ rows:
     expect(found).toEqual({ 'exp-a-s3': 'trained', 'exp-b-s3': 'v0 of exp-a-s3', 'exp-c-s3': 'trained', 'exp-e-s3': 'trained' });
     expect([(await readResult(runDir(out, 'a', 3))).warmupFrom, (await readResult(runDir(out, 'b', 3))).warmupFrom, (await readResult(runDir(out, 'c', 3))).warmupFrom]).toEqual([undefined, 'exp-a-s3', undefined]);
     expect(lines).toContain('[2/4] b seed 3: policy v0 copied from exp-a-s3 (the same warm-up settings and seed; trained by exp-a-s3)');
+    /** Runs row d afresh, and returns the v0 it found and the run its result names as v0's trainer. */
+    const runD = async (reuseWarmup: boolean) => {
+      await rm(runDir(out, 'd', 3), { recursive: true, force: true });
+      await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, reuseWarmup, log: () => undefined });
+      return [found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom];
+    };
     // A donor that no longer holds v0 (a's artifacts gone) is passed over; b's copy still names a as
     // the run that trained it. Without reuseWarmup every run trains its own.
     await rm(join(runDir(out, 'a', 3), 'artifacts'), { recursive: true });
-    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, reuseWarmup: true, log: () => undefined });
-    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['v0 of exp-a-s3', 'exp-a-s3']);
-    await rm(runDir(out, 'd', 3), { recursive: true });
-    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, log: () => undefined });
-    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['trained', undefined]);
+    expect(await runD(true)).toEqual(['v0 of exp-a-s3', 'exp-a-s3']);
+    expect(await runD(false)).toEqual(['trained', undefined]);
     // A donor whose v0 has lost its COMPLETE marker (b's copy, its weights still there) is passed over too.
     const copied = await createFsArtifactStore({ root: join(runDir(out, 'b', 3), 'artifacts') });
     expect(await copied.delete(`${runArtifacts('exp-b-s3').policyCheckpoint(0)}/COMPLETE`)).toBe(true);
     await copied.close();
-    await rm(runDir(out, 'd', 3), { recursive: true });
-    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['d'], run, reuseWarmup: true, log: () => undefined });
-    expect([found['exp-d-s3'], (await readResult(runDir(out, 'd', 3))).warmupFrom]).toEqual(['trained', undefined]);
+    expect(await runD(true)).toEqual(['trained', undefined]);
   });
 
   it('refuses to resume over runs made from another spec', async () => {
