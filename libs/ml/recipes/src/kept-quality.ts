@@ -26,7 +26,8 @@ export interface KeptQuality extends KeptCount {
   readonly hinted: KeptCount;
   /**
    * AUC of the recorded PRM score for "every step right" against the rest of the kept samples:
-   * how well the PRM told right reasoning from a lucky answer. Null without both kinds.
+   * how well the PRM told right reasoning from a lucky answer. Null without both kinds, or when
+   * every score is one value: rules that do not score (all-correct, random) record 0 for all.
    */
   readonly prmAuc: number | null;
 }
@@ -63,6 +64,7 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
   });
   const allStepsRight = right.filter(Boolean).length;
   const bothKinds = allStepsRight > 0 && allStepsRight < right.length;
+  const scored = new Set(records.map((r) => r.prmScore)).size > 1;
   const responses = new Set(records.map((r) => JSON.stringify([r.promptId, r.response])));
   return {
     kept: records.length,
@@ -72,6 +74,6 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
     valuesRight,
     byFamily,
     hinted,
-    prmAuc: bothKinds ? auc(records.map((r) => r.prmScore), right) : null,
+    prmAuc: bothKinds && scored ? auc(records.map((r) => r.prmScore), right) : null,
   };
 }

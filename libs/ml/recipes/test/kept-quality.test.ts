@@ -47,8 +47,10 @@ describe('keptQuality', () => {
     expect(() => keptQuality([record(byId.get(compare.id)!, byId.get(compare.id)!.cot, 0.5)], worked)).toThrow(/is this the run's world/);
   });
 
-  it('has no PRM AUC when every kept sample is of one kind, and rejects prompts outside the pool or of another world', () => {
+  it('has no PRM AUC when every kept sample is of one kind or every score is one value, and rejects prompts outside the pool or of another world', () => {
     expect(keptQuality([record(a, lucky(a), 0.1)], byId)).toMatchObject({ kept: 1, allStepsRight: 0, prmAuc: null });
+    // Both kinds, but kept by a rule that does not score: every record carries 0, which ranks nothing.
+    expect(keptQuality([record(a, a.cot, 0), record(a, lucky(a), 0)], byId)).toMatchObject({ kept: 2, allStepsRight: 1, prmAuc: null });
     const stranger = curationV1.DatasetRecord.fromPartial({ promptId: 'train-99999', response: a.cot });
     expect(() => keptQuality([stranger], byId)).toThrow(InvalidArgumentError);
     // The same ids in another world: the kept answers are not its gold answers.
