@@ -49,6 +49,7 @@ if ((values.dataset === undefined) === (values['gold-prompts'] === undefined)) {
 if (values.cot !== undefined && values['gold-prompts'] === undefined) throw new Error('--cot picks the chain style of --gold-prompts; a --dataset brings its own responses');
 const cotArg = values.cot ?? 'plain';
 if (!isCotStyle(cotArg)) throw new Error(`--cot must be one of ${COT_STYLES.join(', ')}, got ${cotArg}`);
+// Typed CotStyle for the function declarations below, which the narrowing of cotArg does not reach.
 const cot = cotArg;
 if ((values['run-seed'] === undefined) !== (values.iteration === undefined)) throw new Error('--run-seed and --iteration go together');
 if (values.split !== 'validation' && values.split !== 'test') throw new Error(`--split must be validation or test (in-domain), got ${values.split}`);
