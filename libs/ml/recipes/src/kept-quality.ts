@@ -64,7 +64,8 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
   });
   const allStepsRight = right.filter(Boolean).length;
   const bothKinds = allStepsRight > 0 && allStepsRight < right.length;
-  const scored = new Set(records.map((r) => r.prmScore)).size > 1;
+  const scores = records.map((r) => r.prmScore);
+  const scored = new Set(scores).size > 1;
   const responses = new Set(records.map((r) => JSON.stringify([r.promptId, r.response])));
   return {
     kept: records.length,
@@ -74,6 +75,6 @@ export function keptQuality(records: readonly curationV1.DatasetRecord[], proble
     valuesRight,
     byFamily,
     hinted,
-    prmAuc: bothKinds && scored ? auc(records.map((r) => r.prmScore), right) : null,
+    prmAuc: bothKinds && scored ? auc(scores, right) : null,
   };
 }
