@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { runV1 } from '@mstar/contracts';
+import { runV1, type eventsV1 } from '@mstar/contracts';
 import { balancerConfig, startBalancer } from '@mstar/balancer';
 import { dataCurationConfig, startDataCuration } from '@mstar/data-curation';
 import { createInProcessBus } from '@mstar/events';
@@ -26,6 +26,8 @@ export interface LocalRunOptions {
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** Progress bars and event lines (default true). */
   readonly progress?: boolean;
+  /** Sees every pipeline event; the first reason it returns cancels the run with that reason. */
+  readonly stopWhen?: ((event: eventsV1.Event) => string | undefined) | undefined;
 }
 
 export interface LocalRunResult {
@@ -126,8 +128,16 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     log(`mstar: run ${runId} (${spec.name}), artifacts and services.log in ${outDir}`);
     await control.startRun(spec, { runId });
     let final: runV1.Run | undefined;
+    let cancelled = false;
     for await (const update of control.watchRun(runId)) {
-      if (update.event !== undefined) log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${describeEvent(update.event)}`);
+      if (update.event !== undefined) {
+        log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${describeEvent(update.event)}`);
+        const reason = cancelled ? undefined : options.stopWhen?.(update.event);
+        if (reason !== undefined) {
+          cancelled = true;
+          await control.cancelRun(runId, reason);
+        }
+      }
       if (update.run !== undefined) final = update.run;
     }
     bars?.stop();

@@ -79,7 +79,7 @@ program
         only: opts.only?.split(',').map((s) => s.trim()),
         pruneCheckpoints: opts.pruneCheckpoints,
         reuseWarmup: opts.reuseWarmup,
-        run: ({ specPath, outDir: dir, runId }) => runLocal({ specPath, outDir: dir, runId, progress: false, logLevel: opts.logLevel }),
+        run: ({ specPath, outDir: dir, runId, stopWhen }) => runLocal({ specPath, outDir: dir, runId, progress: false, logLevel: opts.logLevel, stopWhen }),
       });
       console.error(`experiment ${experiment.name}: ${outcome.ran} runs done now, ${outcome.skipped} complete before, ${outcome.failed.length} failed`);
       if (outcome.failed.length > 0) process.exitCode = 1;

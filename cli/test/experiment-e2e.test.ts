@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,36 @@ describe('mstar experiment tiny (the whole pipeline, one row at one seed)', () =
     expect(result.iterations[0]?.wallSeconds).toBe(0);
     expect(result.iterations[1]?.wallSeconds).toBeLessThan(result.wallSeconds);
     expect(await readFile(join(out, 'table.md'), 'utf8')).toContain('(v0 of tiny-m-star-s7)');
+  }, 240_000);
+
+  it('stops a row at v0 when the v0 it trains is not the one the complete run at its seed started from', async () => {
+    // As if m-star had run on another machine, whose kernels trained a v0 that scores otherwise.
+    const donorFile = join(runDir(out, 'm-star', 7), 'result.json');
+    const original = await readFile(donorFile, 'utf8');
+    const donor = JSON.parse(original) as { iterations: { greedyAccuracyInDomain?: number }[]; platform?: unknown };
+    const [v0] = donor.iterations;
+    if (v0 === undefined) throw new Error('m-star has no v0 row');
+    const measured = v0.greedyAccuracyInDomain ?? 0;
+    v0.greedyAccuracyInDomain = measured === 0.5 ? 0.25 : 0.5;
+    expect(donor.platform).toMatchObject({ arch: process.arch });
+    donor.platform = { arch: 'x64', cpu: 'Another CPU', simd: ['avx512f'] };
+    await writeFile(donorFile, JSON.stringify(donor));
+    try {
+      await rm(runDir(out, 'static', 7), { recursive: true });
+      const stopped = await mstar('experiment', 'tiny', '--only', 'static', '--seeds', '7', '--out', out);
+      expect(stopped.status).toBe(1);
+      const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+      expect(stopped.stderr).toContain(
+        `[1/1] static seed 7: FAILED (run ended RUN_STATE_CANCELLED: policy v0 is not the v0 of tiny-m-star-s7, a complete run at this seed with the same warm-up settings (greedy in-domain ${pct(measured)} against ${pct(v0.greedyAccuracyInDomain)}): trained here`,
+      );
+      expect(stopped.stderr).toContain('; that run ran on Another CPU (x64, avx512f). Stopped');
+      // Cancelled at v0's evaluation: v1 is never evaluated, and the row has no result.
+      expect(stopped.stderr).toContain('run cancelled: policy v0 is not the v0 of tiny-m-star-s7');
+      expect(stopped.stderr).not.toContain('policy v1 evaluated');
+      expect(await readdir(runDir(out, 'static', 7))).not.toContain('result.json');
+    } finally {
+      await writeFile(donorFile, original);
+    }
   }, 240_000);
 
   it('names what is wrong in the command line', async () => {

@@ -425,6 +425,69 @@ rows:
     expect(await runD(true)).toEqual(['trained', undefined]);
   });
 
+  it('stops a run that trains another v0 than a complete run at its seed with the same warm-up settings, at v0\'s evaluation', async () => {
+    const exp = await parse(`
+base: tiny.yaml
+rows:
+  - name: a
+  - name: b
+    overrides: { intervalFraction: 0.5 }
+  - name: c
+    overrides: { warmup: { epochs: 3 } }
+`);
+    const v0 = { greedyAccuracyValidation: 0.5, greedyAccuracyInDomain: 0.4, greedyAccuracyOutOfDomain: 0.1 };
+    const evaluated = (iteration: number, over: Partial<commonV1.IterationStats>): eventsV1.Event =>
+      eventsV1.Event.fromPartial({ eventId: `e${iteration}`, payload: { $case: 'iterationEvaluated', value: { stats: stats(iteration, over) } } });
+    /** A run whose policy v0 scores `scores`: it reports v0's and v1's evaluations to stopWhen and ends CANCELLED at the first reason. */
+    const runScoring = (scores: Partial<commonV1.IterationStats>) => {
+      const seen: { runId: string; watched: boolean; reasons: (string | undefined)[] }[] = [];
+      const run: RunFunction = ({ runId, stopWhen }) => {
+        const reasons = [evaluated(0, scores), evaluated(1, { greedyAccuracyInDomain: 0.9 })].map((e) => stopWhen?.(e));
+        seen.push({ runId, watched: stopWhen !== undefined, reasons });
+        const state = reasons.some((r) => r !== undefined) ? runV1.RunState.CANCELLED : runV1.RunState.SUCCEEDED;
+        return Promise.resolve({ run: runRecord(runId, [stats(0, scores), stats(1)], state), seconds: 5 });
+      };
+      return { seen, run };
+    };
+    const there = { arch: 'x64', cpu: 'Other CPU', simd: ['avx512f', 'avx2', 'fma', 'avx'] };
+    const here = { arch: 'x64', cpu: 'This CPU', simd: ['avx2', 'fma', 'avx'] };
+    // Row a runs first, elsewhere; its result records the machine.
+    const first = runScoring(v0);
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['a'], run: first.run, platform: there, log: () => undefined });
+    expect(first.seen).toEqual([{ runId: 'exp-a-s3', watched: false, reasons: [undefined, undefined] }]);
+    expect((await readResult(runDir(out, 'a', 3))).platform).toEqual(there);
+
+    // Here v0 scores another in-domain accuracy: b is stopped at v0, c (another warm-up) is not watched.
+    const other = runScoring({ ...v0, greedyAccuracyInDomain: 0.35 });
+    const outcome = await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['b', 'c'], run: other.run, platform: here, log: () => undefined });
+    const reason =
+      'policy v0 is not the v0 of exp-a-s3, a complete run at this seed with the same warm-up settings (greedy in-domain 35.0% against 40.0%): ' +
+      'trained here, on This CPU (x64, avx2 fma avx); that run ran on Other CPU (x64, avx512f avx2 fma avx). Stopped so that the row does not join runs that started from another policy: ' +
+      'run it on a machine that trains that v0, or with --reuse-warmup where that v0 is kept, or into another --out';
+    expect(other.seen).toEqual([
+      { runId: 'exp-b-s3', watched: true, reasons: [reason, reason] },
+      { runId: 'exp-c-s3', watched: false, reasons: [undefined, undefined] },
+    ]);
+    expect(outcome.failed).toEqual([{ row: 'b', seed: 3, error: `run ended RUN_STATE_CANCELLED: ${reason}` }]);
+    expect(await readdir(runDir(out, 'b', 3))).not.toContain('result.json');
+
+    // The same v0 goes on (later iterations are not compared), and a result written before machines
+    // were recorded is named as such.
+    const same = runScoring(v0);
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['b'], run: same.run, platform: here, log: () => undefined });
+    expect(same.seen).toEqual([{ runId: 'exp-b-s3', watched: true, reasons: [undefined, undefined] }]);
+    expect((await readResult(runDir(out, 'b', 3))).platform).toEqual(here);
+    const unrecorded = JSON.parse(await readFile(join(runDir(out, 'a', 3), 'result.json'), 'utf8')) as Record<string, unknown>;
+    delete unrecorded['platform'];
+    await writeFile(join(runDir(out, 'a', 3), 'result.json'), JSON.stringify(unrecorded));
+    await rm(runDir(out, 'b', 3), { recursive: true });
+    const stale = runScoring({ ...v0, greedyAccuracyValidation: 0.25, greedyAccuracyOutOfDomain: 0 });
+    await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['a', 'b'], run: stale.run, platform: here, log: () => undefined });
+    expect(stale.seen[0]?.reasons[0]).toContain(
+      '(greedy validation 25.0% against 50.0%, out-of-domain 0.0% against 10.0%): trained here, on This CPU (x64, avx2 fma avx); that run\'s machine is not recorded.',
+    );
+  });
+
   it('refuses to resume over runs made from another spec', async () => {
     const exp = await parse(TWO_ROWS);
     await runExperiment({ experiment: exp, outDir: out, seeds: [3], run: fakeRunner().run, log: () => undefined });

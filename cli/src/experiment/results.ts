@@ -4,6 +4,7 @@ import { commonV1, eventsV1, type runV1 } from '@mstar/contracts';
 import { InvalidArgumentError } from '@mstar/errors';
 import { runArtifacts } from '@mstar/runspec';
 import { createFsArtifactStore } from '@mstar/stores';
+import type { Platform } from './platform.js';
 
 /*
  * The folder of one (row, seed) run: runs/<row>/seed-<seed>/ under the experiment's results. It
@@ -26,6 +27,8 @@ export interface RunResult {
   readonly selections: readonly eventsV1.TemperatureSelected[];
   /** The run whose policy v0 this run took instead of training its own (`--reuse-warmup`); its wall time then leaves the warm-up out. */
   readonly warmupFrom?: string | undefined;
+  /** The machine it ran on (absent in results written before it was recorded). */
+  readonly platform?: Platform | undefined;
 }
 
 export const RESULT_FILE = 'result.json';
@@ -52,6 +55,7 @@ export async function writeResult(dir: string, result: RunResult): Promise<void>
     iterations: result.iterations.map((s) => commonV1.IterationStats.toJSON(s)),
     selections: result.selections.map((s) => eventsV1.TemperatureSelected.toJSON(s)),
     ...(result.warmupFrom === undefined ? {} : { warmupFrom: result.warmupFrom }),
+    ...(result.platform === undefined ? {} : { platform: result.platform }),
   };
   const tmp = join(dir, `${RESULT_FILE}.tmp`);
   await writeFile(tmp, `${JSON.stringify(json, null, 2)}\n`);
@@ -76,7 +80,13 @@ export async function readResult(dir: string): Promise<RunResult> {
     iterations: list('iterations').map((s) => commonV1.IterationStats.fromJSON(s)),
     selections: list('selections').map((s) => eventsV1.TemperatureSelected.fromJSON(s)),
     ...(typeof raw['warmupFrom'] === 'string' ? { warmupFrom: raw['warmupFrom'] } : {}),
+    ...(isPlatform(raw['platform']) ? { platform: raw['platform'] } : {}),
   };
+}
+
+function isPlatform(value: unknown): value is Platform {
+  const p = value as Partial<Record<keyof Platform, unknown>> | undefined;
+  return typeof p === 'object' && p !== null && typeof p.arch === 'string' && typeof p.cpu === 'string' && Array.isArray(p.simd) && p.simd.every((f) => typeof f === 'string');
 }
 
 /**

@@ -1,14 +1,23 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runV1 } from '@mstar/contracts';
+import { runV1, type eventsV1 } from '@mstar/contracts';
 import { FailedPreconditionError, InvalidArgumentError } from '@mstar/errors';
 import { formatRunSpec, parseRunSpec } from '@mstar/runspec';
 import { warmupSettings } from '@mstar/trainer';
 import { runIdOf, type Experiment, type RunRow } from './definition.js';
-import { copyPolicyV0, exists, isComplete, pruneCheckpoints, readResult, readSelections, runDir, SPEC_FILE, writeResult } from './results.js';
+import { currentPlatform, describePlatform, type Platform } from './platform.js';
+import { copyPolicyV0, exists, isComplete, pruneCheckpoints, readResult, readSelections, runDir, SPEC_FILE, writeResult, type RunResult } from './results.js';
 
-/** What runs one spec: `runLocal` in the command, a fake in tests. */
-export type RunFunction = (options: { readonly specPath: string; readonly outDir: string; readonly runId: string }) => Promise<{ readonly run: runV1.Run; readonly seconds: number }>;
+/**
+ * What runs one spec: `runLocal` in the command, a fake in tests. It passes every pipeline event to
+ * `stopWhen`, and cancels the run with the first reason that returns.
+ */
+export type RunFunction = (options: {
+  readonly specPath: string;
+  readonly outDir: string;
+  readonly runId: string;
+  readonly stopWhen?: ((event: eventsV1.Event) => string | undefined) | undefined;
+}) => Promise<{ readonly run: runV1.Run; readonly seconds: number }>;
 
 export interface ExperimentRunOptions {
   readonly experiment: Experiment;
@@ -20,6 +29,8 @@ export interface ExperimentRunOptions {
   readonly run: RunFunction;
   /** Progress lines (default: stderr). */
   readonly log?: ((line: string) => void) | undefined;
+  /** The machine the runs run on (default: this one's). */
+  readonly platform?: Platform | undefined;
   /** Delete each completed run's intermediate policy checkpoints. */
   readonly pruneCheckpoints?: boolean | undefined;
   /** Start each run from the policy v0 of a complete run at its seed with the same warm-up settings, when one still holds it. */
@@ -77,18 +88,56 @@ export async function assertSameSpec(planned: PlannedRun): Promise<void> {
 
 /**
  * The complete runs of the experiment at the planned run's seed that trained (or took) the v0 it
- * would train: the same `warmupSettings` in the spec that ran. Each with the run that trained it.
+ * would train: the same `warmupSettings` in the spec that ran. Each with its result.
  */
-async function warmupDonors(experiment: Experiment, outDir: string, planned: PlannedRun): Promise<{ dir: string; runId: string; trainedBy: string }[]> {
+async function sameWarmupRuns(experiment: Experiment, outDir: string, planned: PlannedRun): Promise<{ dir: string; result: RunResult }[]> {
   const wanted = JSON.stringify(warmupSettings(planned.row.specFor(planned.seed)));
-  const donors: { dir: string; runId: string; trainedBy: string }[] = [];
+  const runs: { dir: string; result: RunResult }[] = [];
   for (const row of experiment.rows) {
     const dir = runDir(outDir, row.name, planned.seed);
     if (row.kind !== 'run' || row === planned.row || !(await isComplete(dir))) continue;
     const result = await readResult(dir);
-    if (JSON.stringify(warmupSettings(parseRunSpec(result.spec))) === wanted) donors.push({ dir, runId: result.runId, trainedBy: result.warmupFrom ?? result.runId });
+    if (JSON.stringify(warmupSettings(parseRunSpec(result.spec))) === wanted) runs.push({ dir, result });
   }
-  return donors;
+  return runs;
+}
+
+/** The greedy accuracies that tell one v0 from another: decoded without sampling, so equal for the same weights. */
+const V0_GREEDY = [
+  ['greedyAccuracyValidation', 'validation'],
+  ['greedyAccuracyInDomain', 'in-domain'],
+  ['greedyAccuracyOutOfDomain', 'out-of-domain'],
+] as const;
+
+/**
+ * A `stopWhen` for a run that trains its own v0 where `twin`, a complete run at its seed with the
+ * same warm-up settings, trained (or took) one already: the two must start from one policy, as
+ * every row at a seed does. At v0's evaluation it compares the greedy accuracies, and when they
+ * differ it stops the run there (a tally-worked-few row 20 minutes in, not an hour) with the
+ * reason: a machine whose CPU kernels sum in another order trains another v0 from the same spec
+ * and seed.
+ */
+function sameV0As(twin: RunResult, here: Platform): (event: eventsV1.Event) => string | undefined {
+  const expected = twin.iterations[0];
+  return (event) => {
+    const p = event.payload;
+    const got = p?.$case === 'iterationEvaluated' ? p.value.stats : undefined;
+    if (expected === undefined || got === undefined || got.iteration !== 0) return undefined;
+    const differ = V0_GREEDY.filter(([key]) => got[key] !== expected[key]);
+    if (differ.length === 0) return undefined;
+    const there =
+      twin.platform === undefined
+        ? "; that run's machine is not recorded"
+        : describePlatform(twin.platform) === describePlatform(here)
+          ? ', as that run was'
+          : `; that run ran on ${describePlatform(twin.platform)}`;
+    return (
+      `policy v0 is not the v0 of ${twin.runId}, a complete run at this seed with the same warm-up settings ` +
+      `(greedy ${differ.map(([key, label]) => `${label} ${pct(got[key])} against ${pct(expected[key])}`).join(', ')}): ` +
+      `trained here, on ${describePlatform(here)}${there}. Stopped so that the row does not join runs that started from another policy: ` +
+      `run it on a machine that trains that v0, or with --reuse-warmup where that v0 is kept, or into another --out`
+    );
+  };
 }
 
 const hours = (seconds: number): string => (seconds < 5400 ? `${(seconds / 60).toFixed(0)} min` : `${(seconds / 3600).toFixed(1)} h`);
@@ -100,10 +149,13 @@ const pct = (x: number | undefined): string => (x === undefined ? 'n/a' : `${(10
  * scratch. A failed run is reported and left for inspection; the others go on, and the next call
  * redoes it. Under `reuseWarmup` a run starts with a copy of the policy v0 of a complete run at its
  * seed with the same warm-up settings (when one still holds it), which its trainer publishes
- * instead of training v0 again; result.json names that run in `warmupFrom`.
+ * instead of training v0 again; result.json names that run in `warmupFrom`. A run that trains its
+ * own v0 where such a run exists is stopped at v0's evaluation unless it trained the same v0
+ * (`sameV0As`). result.json records the machine (`platform`).
  */
 export async function runExperiment(options: ExperimentRunOptions): Promise<ExperimentRunOutcome> {
   const log = options.log ?? ((line: string): void => console.error(line));
+  const platform = options.platform ?? currentPlatform();
   const plan = planRuns(options.experiment, options.outDir, options.seeds, options.only);
   const done: PlannedRun[] = [];
   for (const planned of plan) {
@@ -130,21 +182,27 @@ export async function runExperiment(options: ExperimentRunOptions): Promise<Expe
     const spec = planned.row.specFor(planned.seed);
     const specPath = join(planned.dir, SPEC_FILE);
     await writeFile(specPath, formatRunSpec(spec));
+    const twins = await sameWarmupRuns(options.experiment, options.outDir, planned);
     let warmupFrom: string | undefined;
     if (options.reuseWarmup === true) {
-      for (const donor of await warmupDonors(options.experiment, options.outDir, planned)) {
-        const copied = await copyPolicyV0({ artifacts: join(donor.dir, 'artifacts'), runId: donor.runId }, { artifacts: join(planned.dir, 'artifacts'), runId: planned.runId });
+      for (const { dir, result: donor } of twins) {
+        const copied = await copyPolicyV0({ artifacts: join(dir, 'artifacts'), runId: donor.runId }, { artifacts: join(planned.dir, 'artifacts'), runId: planned.runId });
         if (copied === 0) continue;
-        warmupFrom = donor.trainedBy;
-        log(`${tag}: policy v0 copied from ${donor.runId} (the same warm-up settings and seed; trained by ${donor.trainedBy})`);
+        warmupFrom = donor.warmupFrom ?? donor.runId;
+        log(`${tag}: policy v0 copied from ${donor.runId} (the same warm-up settings and seed; trained by ${warmupFrom})`);
         break;
       }
     }
+    const twin = warmupFrom === undefined ? twins[0]?.result : undefined;
+    const check = twin === undefined ? undefined : sameV0As(twin, platform);
+    let stopped: string | undefined;
+    const stopWhen = check === undefined ? undefined : (event: eventsV1.Event): string | undefined => (stopped ??= check(event));
     log(`${tag}: running ${planned.runId} in ${planned.dir}`);
     try {
-      const { run, seconds: took } = await options.run({ specPath, outDir: planned.dir, runId: planned.runId });
+      const { run, seconds: took } = await options.run({ specPath, outDir: planned.dir, runId: planned.runId, stopWhen });
       if (run.state !== runV1.RunState.SUCCEEDED) {
-        throw new Error(`run ended ${runV1.runStateToJSON(run.state)}${run.errorMessage === '' ? '' : `: ${run.errorMessage}`}`);
+        const why = stopped ?? run.errorMessage;
+        throw new Error(`run ended ${runV1.runStateToJSON(run.state)}${why === '' ? '' : `: ${why}`}`);
       }
       const artifacts = join(planned.dir, 'artifacts');
       await writeResult(planned.dir, {
@@ -156,6 +214,7 @@ export async function runExperiment(options: ExperimentRunOptions): Promise<Expe
         iterations: run.summary,
         selections: await readSelections(artifacts, planned.runId),
         warmupFrom,
+        platform,
       });
       if (options.pruneCheckpoints === true) await pruneCheckpoints(artifacts, run);
       ran++;
