@@ -304,6 +304,16 @@ const stats = (iteration: number, over: Partial<commonV1.IterationStats> = {}): 
 /** A succeeded run record with one row per iteration 0..n. */
 const runRecord = (runId: string, rows: commonV1.IterationStats[], state = runV1.RunState.SUCCEEDED): runV1.Run => runV1.Run.fromPartial({ runId, state, summary: rows });
 
+/** Rows a and b share a warm-up; c trains a longer one. */
+const SAME_AND_OTHER_WARMUP = `
+base: tiny.yaml
+rows:
+  - name: a
+  - name: b
+    overrides: { intervalFraction: 0.5 }
+  - name: c
+    overrides: { warmup: { epochs: 3 } }`;
+
 describe('running an experiment', () => {
   let out: string;
   beforeEach(async () => {
@@ -374,14 +384,7 @@ describe('running an experiment', () => {
   });
 
   it('under reuseWarmup starts a run from the policy v0 of a complete run at its seed with the same warm-up settings, and only then', async () => {
-    const exp = await parse(`
-base: tiny.yaml
-rows:
-  - name: a
-  - name: b
-    overrides: { intervalFraction: 0.5 }
-  - name: c
-    overrides: { warmup: { epochs: 3 } }
+    const exp = await parse(`${SAME_AND_OTHER_WARMUP}
   - name: d
     overrides: { iterations: 1 }
   - name: e
@@ -426,15 +429,7 @@ rows:
   });
 
   it('stops a run that trains another v0 than a complete run at its seed with the same warm-up settings, at v0\'s evaluation', async () => {
-    const exp = await parse(`
-base: tiny.yaml
-rows:
-  - name: a
-  - name: b
-    overrides: { intervalFraction: 0.5 }
-  - name: c
-    overrides: { warmup: { epochs: 3 } }
-`);
+    const exp = await parse(SAME_AND_OTHER_WARMUP);
     const v0 = { greedyAccuracyValidation: 0.5, greedyAccuracyInDomain: 0.4, greedyAccuracyOutOfDomain: 0.1 };
     const evaluated = (iteration: number, over: Partial<commonV1.IterationStats>): eventsV1.Event =>
       eventsV1.Event.fromPartial({ eventId: `e${iteration}`, payload: { $case: 'iterationEvaluated', value: { stats: stats(iteration, over) } } });
