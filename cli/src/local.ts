@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runV1, type eventsV1 } from '@mstar/contracts';
-import { balancerConfig, startBalancer } from '@mstar/balancer';
+import { balancerConfig, MAX_CANCEL_REASON, startBalancer } from '@mstar/balancer';
 import { dataCurationConfig, startDataCuration } from '@mstar/data-curation';
 import { createInProcessBus } from '@mstar/events';
 import { policyInferenceConfig, startPolicyInference } from '@mstar/policy-inference';
@@ -26,7 +26,10 @@ export interface LocalRunOptions {
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** Progress bars and event lines (default true). */
   readonly progress?: boolean;
-  /** Sees every pipeline event; the first reason it returns cancels the run with that reason. */
+  /**
+   * Sees every pipeline event; the first reason it returns cancels the run with that reason (cut to
+   * CancelRun's limit, ending in '…').
+   */
   readonly stopWhen?: ((event: eventsV1.Event) => string | undefined) | undefined;
 }
 
@@ -135,7 +138,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         const reason = cancelled ? undefined : options.stopWhen?.(update.event);
         if (reason !== undefined) {
           cancelled = true;
-          await control.cancelRun(runId, reason);
+          await control.cancelRun(runId, reason.length > MAX_CANCEL_REASON ? `${reason.slice(0, MAX_CANCEL_REASON - 1)}…` : reason);
         }
       }
       if (update.run !== undefined) final = update.run;

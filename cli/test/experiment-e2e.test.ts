@@ -107,7 +107,9 @@ describe('mstar experiment tiny (the whole pipeline, one row at one seed)', () =
     const measured = v0.greedyAccuracyInDomain ?? 0;
     v0.greedyAccuracyInDomain = measured === 0.5 ? 0.25 : 0.5;
     expect(donor.platform).toMatchObject({ arch: process.arch });
-    donor.platform = { arch: 'x64', cpu: 'Another CPU', simd: ['avx512f'] };
+    // A CPU name long enough that the reason passes CancelRun's 1,024 characters.
+    const cpu = `Another CPU${' with a long name'.repeat(40)}`;
+    donor.platform = { arch: 'x64', cpu, simd: ['avx512f'] };
     await writeFile(donorFile, JSON.stringify(donor));
     try {
       await rm(runDir(out, 'static', 7), { recursive: true });
@@ -117,9 +119,12 @@ describe('mstar experiment tiny (the whole pipeline, one row at one seed)', () =
       expect(stopped.stderr).toContain(
         `[1/1] static seed 7: FAILED (run ended RUN_STATE_CANCELLED: policy v0 is not the v0 of tiny-m-star-s7, a complete run at this seed with the same warm-up settings (greedy in-domain ${pct(measured)} against ${pct(v0.greedyAccuracyInDomain)}): trained here`,
       );
-      expect(stopped.stderr).toContain('; that run ran on Another CPU (x64, avx512f). Stopped');
-      // Cancelled at v0's evaluation: v1 is never evaluated, and the row has no result.
-      expect(stopped.stderr).toContain('run cancelled: policy v0 is not the v0 of tiny-m-star-s7');
+      // The row's error gives the whole reason; the run, cancelled at v0's evaluation, records it cut
+      // to CancelRun's limit. v1 is never evaluated, and the row has no result.
+      const reason = /FAILED \(run ended RUN_STATE_CANCELLED: (.*)\); its folder is kept/.exec(stopped.stderr)?.[1] ?? '';
+      expect(reason).toContain(`; that run ran on ${cpu} (x64, avx512f). Stopped`);
+      expect(reason.length).toBeGreaterThan(1024);
+      expect(stopped.stderr).toContain(`run cancelled: ${reason.slice(0, 1023)}…\n`);
       expect(stopped.stderr).not.toContain('policy v1 evaluated');
       expect(await readdir(runDir(out, 'static', 7))).not.toContain('result.json');
     } finally {

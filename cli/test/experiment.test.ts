@@ -466,15 +466,16 @@ describe('running an experiment', () => {
     expect(outcome.failed).toEqual([{ row: 'b', seed: 3, error: `run ended RUN_STATE_CANCELLED: ${reason}` }]);
     expect(await readdir(runDir(out, 'b', 3))).not.toContain('result.json');
 
-    // The same v0 goes on (later iterations are not compared), and a result written before machines
-    // were recorded is named as such.
+    // The same v0 goes on (later iterations are not compared), and a result whose machine is not
+    // recorded (written before machines were, or malformed) is named as such.
     const same = runScoring(v0);
     await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['b'], run: same.run, platform: here, log: () => undefined });
     expect(same.seen).toEqual([{ runId: 'exp-b-s3', watched: true, reasons: [undefined, undefined] }]);
     expect((await readResult(runDir(out, 'b', 3))).platform).toEqual(here);
     const unrecorded = JSON.parse(await readFile(join(runDir(out, 'a', 3), 'result.json'), 'utf8')) as Record<string, unknown>;
-    delete unrecorded['platform'];
+    unrecorded['platform'] = { arch: 'x64', cpu: 7, simd: 'avx2' };
     await writeFile(join(runDir(out, 'a', 3), 'result.json'), JSON.stringify(unrecorded));
+    expect(await readResult(runDir(out, 'a', 3))).not.toHaveProperty('platform');
     await rm(runDir(out, 'b', 3), { recursive: true });
     const stale = runScoring({ ...v0, greedyAccuracyValidation: 0.25, greedyAccuracyOutOfDomain: 0 });
     await runExperiment({ experiment: exp, outDir: out, seeds: [3], only: ['a', 'b'], run: stale.run, platform: here, log: () => undefined });

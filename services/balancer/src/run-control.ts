@@ -16,7 +16,8 @@ export interface RunControlDeps {
 }
 
 const MAX_IDEMPOTENCY_KEY = 128;
-const MAX_REASON = 1024;
+/** CancelRunRequest.reason's limit, in characters. */
+export const MAX_CANCEL_REASON = 1024;
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
@@ -139,7 +140,7 @@ export async function listRuns(deps: RunControlDeps, request: balancerV1.ListRun
  * the record and the events); a run that ended otherwise is FAILED_PRECONDITION.
  */
 export async function cancelRun(deps: RunControlDeps, request: balancerV1.CancelRunRequest): Promise<balancerV1.CancelRunResponse> {
-  if (request.reason.length > MAX_REASON) throw new InvalidArgumentError(`reason must be at most ${MAX_REASON} characters, got ${request.reason.length}`, { field: 'reason' });
+  if (request.reason.length > MAX_CANCEL_REASON) throw new InvalidArgumentError(`reason must be at most ${MAX_CANCEL_REASON} characters, got ${request.reason.length}`, { field: 'reason' });
   const now = deps.now ?? ((): Date => new Date());
   const run = await updateRun(deps.runStore, request.runId, (current) => {
     if (current.state === runV1.RunState.CANCELLED) return current;

@@ -112,7 +112,7 @@ export interface WatchRunResponse {
 export interface CancelRunRequest {
   /** The run. */
   runId: string;
-  /** Why, recorded in RunCancelled. */
+  /** Why, recorded in RunCancelled. At most 1024 characters. */
   reason: string;
 }
 
