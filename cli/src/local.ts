@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runV1, type eventsV1 } from '@mstar/contracts';
-import { balancerConfig, MAX_CANCEL_REASON, startBalancer } from '@mstar/balancer';
+import { balancerConfig, fitCancelReason, startBalancer } from '@mstar/balancer';
 import { dataCurationConfig, startDataCuration } from '@mstar/data-curation';
 import { createInProcessBus } from '@mstar/events';
 import { policyInferenceConfig, startPolicyInference } from '@mstar/policy-inference';
@@ -138,7 +138,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         const reason = cancelled ? undefined : options.stopWhen?.(update.event);
         if (reason !== undefined) {
           cancelled = true;
-          await control.cancelRun(runId, reason.length > MAX_CANCEL_REASON ? `${reason.slice(0, MAX_CANCEL_REASON - 1)}…` : reason);
+          await control.cancelRun(runId, fitCancelReason(reason));
         }
       }
       if (update.run !== undefined) final = update.run;

@@ -13,7 +13,7 @@ export { evaluateIteration, isTransient } from './evaluation.js';
 export type { BalancerProgress, EvaluationJob, EvaluationSplit, EvaluatorDeps } from './evaluation.js';
 export { chooseTemperature, temperaturePlan } from './temperature.js';
 export type { TemperaturePlan } from './temperature.js';
-export { generatedRunId, MAX_CANCEL_REASON } from './run-control.js';
+export { fitCancelReason, generatedRunId } from './run-control.js';
 export { CHECKPOINTS_DURABLE, EVENTS_DURABLE } from './loop.js';
 export { createBalancerMetrics } from './metrics.js';
 export type { BalancerMetrics, EvaluationOutcome } from './metrics.js';

@@ -16,10 +16,21 @@ export interface RunControlDeps {
 }
 
 const MAX_IDEMPOTENCY_KEY = 128;
-/** CancelRunRequest.reason's limit, in characters. */
-export const MAX_CANCEL_REASON = 1024;
+/** CancelRunRequest.reason's limit, in characters (UTF-16 code units, as the check counts them). */
+const MAX_CANCEL_REASON = 1024;
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
+
+/**
+ * A reason that fits CancelRun's limit: as given when it does, else cut to end in '…' within the
+ * limit, never between the two halves of a surrogate pair.
+ */
+export function fitCancelReason(reason: string): string {
+  if (reason.length <= MAX_CANCEL_REASON) return reason;
+  const end = MAX_CANCEL_REASON - 1;
+  const lead = reason.charCodeAt(end - 1);
+  return `${reason.slice(0, lead >= 0xd800 && lead <= 0xdbff ? end - 1 : end)}…`;
+}
 
 /**
  * The id of a run started without one: derived from the idempotency key when there is one (so a

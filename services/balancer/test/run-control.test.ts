@@ -4,7 +4,7 @@ import { getRun, updateRun } from '@mstar/runs';
 import { createInMemoryRunStore } from '@mstar/stores';
 import { checkpointPublished } from '@mstar/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { generatedRunId } from '../src/index.js';
+import { fitCancelReason, generatedRunId } from '../src/index.js';
 import { createEventHub, watchRun } from '../src/watch.js';
 import { failure, healthStatus, publishEvent, startHarness, tinySpec, until, type Harness } from './fixture.js';
 
@@ -179,6 +179,24 @@ describe('CancelRun', () => {
     }
     const longReason = await failure(h.client.cancelRun({ runId: 'ghost', reason: 'r'.repeat(2000) }));
     expect(longReason.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  test('fitCancelReason keeps a reason that fits and cuts a longer one to at most 1,024 characters ending in …, never inside a surrogate pair', async () => {
+    const fits = 'r'.repeat(1024);
+    expect(fitCancelReason(fits)).toBe(fits);
+    expect(fitCancelReason('r'.repeat(1025))).toBe(`${'r'.repeat(1023)}…`);
+    // '😀' is two UTF-16 code units; placed at 1,022-1,023 it would be cut in half at 1,023.
+    const pair = fitCancelReason(`${'r'.repeat(1022)}😀${'r'.repeat(100)}`);
+    expect(pair).toBe(`${'r'.repeat(1022)}…`);
+    const runId = 'cancel-long';
+    await h.client.startRun({ spec: tinySpec(), runId, idempotencyKey: '' });
+    const reason = fitCancelReason(`${'why '.repeat(400)}`);
+    const { run } = await h.client.cancelRun({ runId, reason });
+    expect(run?.state).toBe(runV1.RunState.CANCELLED);
+    await until(() => kinds(h.events, runId).includes('runCancelled'));
+    const cancelled = h.events.find((e) => e.runId === runId && e.payload?.$case === 'runCancelled');
+    expect(cancelled?.payload).toEqual({ $case: 'runCancelled', value: { reason } });
+    expect(reason).toHaveLength(1024);
   });
 });
 
