@@ -190,7 +190,7 @@ describe('CancelRun', () => {
     expect(pair).toBe(`${'r'.repeat(1022)}…`);
     const runId = 'cancel-long';
     await h.client.startRun({ spec: tinySpec(), runId, idempotencyKey: '' });
-    const reason = fitCancelReason(`${'why '.repeat(400)}`);
+    const reason = fitCancelReason('why '.repeat(400));
     const { run } = await h.client.cancelRun({ runId, reason });
     expect(run?.state).toBe(runV1.RunState.CANCELLED);
     await until(() => kinds(h.events, runId).includes('runCancelled'));
