@@ -597,7 +597,7 @@ describe('the report', () => {
     };
     await put(result('a', 3, 0.2, 0.3, [sweep(1, [[0.6, 0.4], [1, 0.5]])]));
     await put(result('a', 4, 0.2, 0.5, [sweep(1, [[0.6, 0.6], [1, 0.7]])]));
-    await put({ ...result('b', 3, 0.3, 0.25), warmupFrom: 'exp-a-s3' });
+    await put({ ...result('b', 3, 0.3, 0.25), warmupFrom: 'exp-a-s3', platform: { arch: 'x64', cpu: 'AMD EPYC', simd: ['avx512f', 'avx2'] } });
 
     const report = await writeReport(exp, out, [3, 4]);
     expect(report.files).toEqual([
@@ -627,9 +627,9 @@ describe('the report', () => {
     // b's own v0 (30%) is not the warm-up row's (a's, 20%): the gain is against its own.
     expect(table).toContain('| b |  | 1/2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | 30.0 | -5.0 | 5.0 |');
     expect(table).toContain('| warm-up |  | 2/2 | 20.0 ± 0.0 |');
-    // Per seed, a run that took another run's v0 says whose.
-    expect(table).toContain('| b | 3 | v2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | 1.20 | 300 (v0 of exp-a-s3) |');
-    expect(table).toContain('| a | 3 | v2 | 30.0 | 15.0 | 30.0 | 70.0 | 50.0 | 1.20 | 300 |');
+    // Per seed, a run that took another run's v0 says whose, and a run that recorded its machine names it.
+    expect(table).toContain('| b | 3 | v2 | 25.0 | 12.5 | 25.0 | 70.0 | 50.0 | 1.20 | 300 (v0 of exp-a-s3) | AMD EPYC (x64, avx512f avx2) |');
+    expect(table).toContain('| a | 3 | v2 | 30.0 | 15.0 | 30.0 | 70.0 | 50.0 | 1.20 | 300 | - |');
     expect(table).toContain('![greedy-in-domain.svg](plots/greedy-in-domain.svg)');
 
     for (const file of report.files.filter((f) => f.endsWith('.svg'))) {

@@ -1,5 +1,6 @@
 import { runV1, type commonV1 } from '@mstar/contracts';
 import type { Experiment, ExperimentRow } from './definition.js';
+import { describePlatform } from './platform.js';
 import type { RunResult } from './results.js';
 
 /*
@@ -49,6 +50,8 @@ export type PerSeed = {
   readonly wall_seconds: number;
   /** The run that trained the policy v0 this run took (`--reuse-warmup`; wall_seconds then leaves the warm-up out), else null. */
   readonly warmup_from: string | null;
+  /** The machine the run ran on (describePlatform), or null for a run from before result.json recorded it. */
+  readonly machine: string | null;
 } & {
   readonly [M in MetricName]: number | null;
 } & { readonly [M in WarmupMetric as `warmup_${M}`]: number | null };
@@ -128,6 +131,7 @@ function perSeed(row: ExperimentRow, result: RunResult): PerSeed {
     final_temperature: final?.evalTemperature ?? 0,
     wall_seconds: row.kind === 'warmup' ? (warm?.wallSeconds ?? 0) : result.wallSeconds,
     warmup_from: result.warmupFrom ?? null,
+    machine: result.platform === undefined ? null : describePlatform(result.platform),
     ...metrics,
     ...warmup,
   } as PerSeed;

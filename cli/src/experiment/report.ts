@@ -63,9 +63,9 @@ export function tableMarkdown(experiment: Experiment, summary: readonly RowSumma
     '## Per seed',
     '',
     ...table(
-      ['row', 'seed', 'policy', 'ID greedy %', 'OOD greedy %', 'val greedy %', 'Pass@K %', `Reward-Pass@${rpk} %`, 'final T', 'wall s'],
+      ['row', 'seed', 'policy', 'ID greedy %', 'OOD greedy %', 'val greedy %', 'Pass@K %', `Reward-Pass@${rpk} %`, 'final T', 'wall s', 'machine'],
       summary.flatMap((r) =>
-        r.per_seed.map((s) => [r.row, s.seed, `v${s.final_iteration}`, pct(s.id_greedy), pct(s.ood_greedy), pct(s.val_greedy), pct(s.pass_at_k), pct(s.reward_pass_at_k), s.final_temperature.toFixed(2), s.wall_seconds.toFixed(0) + (s.warmup_from === null ? '' : ` (v0 of ${s.warmup_from})`)]),
+        r.per_seed.map((s) => [r.row, s.seed, `v${s.final_iteration}`, pct(s.id_greedy), pct(s.ood_greedy), pct(s.val_greedy), pct(s.pass_at_k), pct(s.reward_pass_at_k), s.final_temperature.toFixed(2), s.wall_seconds.toFixed(0) + (s.warmup_from === null ? '' : ` (v0 of ${s.warmup_from})`), s.machine ?? '-']),
       ),
     ),
     '',
