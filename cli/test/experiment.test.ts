@@ -265,7 +265,7 @@ describe('experiment definitions', () => {
     expect((2 * rationalized.warmup.examples * rationalized.warmup.epochs) / rationalized.warmup.batchSize).toBe((spec.warmup.examples * spec.warmup.epochs) / spec.warmup.batchSize);
     // The control: the same hinted warm-up, no rationalization.
     expect(hintedWarmup.specFor(2)).toEqual({ ...rationalized, name: hintedWarmup.specFor(2).name, selection: fromFresh.selection });
-    expect(few.rows).toHaveLength(24);
+    expect(few.rows).toHaveLength(25);
     // specs/tally-worked-few-gold.yaml bounds what m-star-greedy-first-fresh can add: the same warm-up
     // on the gold chains of every prompt that row's iterations sample too, for about as many steps.
     const gold = parseRunSpec(await readFile(join(SPECS, 'tally-worked-few-gold.yaml'), 'utf8'));
@@ -294,6 +294,12 @@ describe('experiment definitions', () => {
     changes('hint-all-correct-100', { ...allCorrect, intervalFraction: 0.7033, iterations: 1 });
     // The 100% row samples the three slices' 3,072 prompts in its one iteration.
     expect(poolSlice(specOf('hint-all-correct-100'), 1).indices).toEqual([1, 2, 3].flatMap((i) => poolSlice(mStar, i).indices));
+    // The table's warm-up row is the v0 all these rows share, the hinted warm-up, not the plain one.
+    const warmups = few.rows.flatMap((r) => (r.kind === 'warmup' ? [[r.name, r.of]] : []));
+    expect(warmups).toEqual([
+      ['warm-up', 'm-star'],
+      ['hint-warm-up', 'm-star-greedy-first-fresh-hint'],
+    ]);
   });
 });
 
