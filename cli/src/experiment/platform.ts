@@ -6,7 +6,7 @@ import { arch, cpus } from 'node:os';
  * CPU kernels (MLAS) pick their code path by the vector instructions the CPU has, and two paths sum
  * in different orders: the same spec and seed train bit-identical weights on one machine, run after
  * run, but not always on a machine with other instructions. A warm-up near a transition then ends
- * far apart (seed 3 of tally-worked-few: 59.6% in-domain on an Intel Xeon and an AMD EPYC with
+ * far apart (seed 3 of tally-worked-few: 59.6% in-domain on an Intel Xeon and two AMD EPYCs with
  * AVX-512, 39.6% on an AMD EPYC with AVX2 alone).
  */
 export interface Platform {
